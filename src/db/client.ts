@@ -1,0 +1,181 @@
+import { mkdirSync } from 'node:fs'
+import { PGlite } from '@electric-sql/pglite'
+import type { SQL } from 'drizzle-orm'
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import pg from 'pg'
+import type { Logger } from 'pino'
+import * as schema from './schema.js'
+
+export type Database = PgDatabase<PgQueryResultHKT, typeof schema>
+
+// Raw statements return these as PostgreSQL's text, as drizzle does: no Date (loses microseconds), no bigint.
+const TEXT_TYPES = new Set([20, 1082, 1114, 1184, 1186])
+const rawTypeParser = (typeId: number, format?: unknown) =>
+  TEXT_TYPES.has(typeId) ? (value: string) => value : pg.types.getTypeParser(typeId, format as 'text')
+const pgliteParsers = Object.fromEntries([...TEXT_TYPES].map((typeId) => [typeId, (value: string) => value]))
+
+/** A statement the hot paths send as-is; `name` makes PostgreSQL parse and plan it once per connection. */
+export interface RawStatement { name: string, text: string }
+
+export interface DatabaseHandle {
+  readonly kind: 'postgres' | 'pglite'
+  readonly db: Database
+  /** Runs a raw statement: the hot paths' escape hatch from the query builder. */
+  query<Row>(statement: RawStatement, values: unknown[]): Promise<Row[]>
+  /** Subscribes to a NOTIFY channel; resolves to an unsubscribe function. */
+  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>
+  close(): Promise<void>
+}
+
+export interface DatabaseOptions {
+  databaseUrl?: string | undefined
+  pgliteDir?: string
+  poolMax?: number
+  /** Bounds each statement so that a sick database turns into an error, not a hung request. */
+  statementTimeoutMs?: number
+  connectionTimeoutMs?: number
+  applicationName?: string
+  logger: Logger
+}
+
+export async function createDatabase (options: DatabaseOptions): Promise<DatabaseHandle> {
+  return options.databaseUrl === undefined
+    ? await createPgliteDatabase(options.pgliteDir ?? '.data/pglite', options.logger)
+    : createPostgresDatabase({ ...options, databaseUrl: options.databaseUrl })
+}
+
+/** Rows of a query built with drizzle's `sql` template, whichever driver runs it. */
+export async function selectRows<Row> (db: Database, query: SQL): Promise<Row[]> {
+  const result = await db.execute(query)
+  return (result as unknown as { rows: Row[] }).rows
+}
+
+function createPostgresDatabase (options: DatabaseOptions & { databaseUrl: string }): DatabaseHandle {
+  const { logger } = options
+  const connection = {
+    connectionString: options.databaseUrl,
+    application_name: options.applicationName ?? 'tracksera-billing',
+    // Every timestamp crosses the wire in UTC; see columns.ts.
+    options: '-c TimeZone=UTC',
+    statement_timeout: options.statementTimeoutMs ?? 15_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 3_000,
+  }
+  const pool = new pg.Pool({ ...connection, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 })
+  // An idle client that loses its server emits here; without a listener the process would crash.
+  pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'))
+  const db = drizzlePg({ client: pool, schema }) as unknown as Database
+  const listeners = new Set<ChannelListener>()
+
+  return {
+    kind: 'postgres',
+    db,
+    async query<Row>(statement: RawStatement, values: unknown[]) {
+      const result = await pool.query({ name: statement.name, text: statement.text, values, types: { getTypeParser: rawTypeParser } })
+      return result.rows as Row[]
+    },
+    async listen (channel, onNotify) {
+      const listener = new ChannelListener(connection, channel, onNotify, logger)
+      listeners.add(listener)
+      await listener.start()
+      return async () => {
+        listeners.delete(listener)
+        await listener.stop()
+      }
+    },
+    async close () {
+      await Promise.all([...listeners].map(async (listener) => await listener.stop()))
+      await pool.end()
+    },
+  }
+}
+
+/**
+ * A dedicated connection that LISTENs on one channel and reconnects when it drops. Reconnecting also
+ * calls `onNotify`, since notifications sent while it was away are lost.
+ */
+class ChannelListener {
+  private client: pg.Client | undefined
+  private stopped = false
+  private retryTimer: NodeJS.Timeout | undefined
+
+  constructor (
+    private readonly connection: pg.ClientConfig,
+    private readonly channel: string,
+    private readonly onNotify: () => void,
+    private readonly logger: Logger
+  ) {}
+
+  async start (): Promise<void> {
+    try {
+      await this.connect()
+    } catch (error) {
+      this.logger.warn({ err: error, channel: this.channel }, 'LISTEN connection failed; polling until it is back')
+      this.scheduleReconnect()
+    }
+  }
+
+  private async connect (): Promise<void> {
+    const client = new pg.Client(this.connection)
+    client.on('error', () => {}) // the 'end' handler below reconnects
+    client.on('notification', () => this.onNotify())
+    client.on('end', () => {
+      if (this.client === client) this.client = undefined
+      if (!this.stopped) this.scheduleReconnect()
+    })
+    await client.connect()
+    await client.query(`LISTEN "${this.channel}"`)
+    if (this.stopped) {
+      await client.end()
+      return
+    }
+    this.client = client
+    this.onNotify()
+  }
+
+  private scheduleReconnect (): void {
+    if (this.stopped || this.retryTimer !== undefined) return
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      this.connect().catch(() => this.scheduleReconnect())
+    }, 1_000)
+    this.retryTimer.unref()
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.retryTimer)
+    const client = this.client
+    this.client = undefined
+    await client?.end().catch(() => {})
+  }
+}
+
+async function createPgliteDatabase (dataDir: string, logger: Logger): Promise<DatabaseHandle> {
+  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true })
+  const client = await PGlite.create(dataDir)
+  await client.exec("SET TIME ZONE 'UTC'")
+  logger.debug({ dataDir }, 'embedded PGlite database opened')
+  return createPgliteHandle(client)
+}
+
+/** Wraps an open PGlite instance (tests use in-memory ones). */
+export function createPgliteHandle (client: PGlite): DatabaseHandle {
+  const db = drizzlePglite({ client, schema }) as unknown as Database
+  return {
+    kind: 'pglite',
+    db,
+    async query<Row>(statement: RawStatement, values: unknown[]) {
+      const result = await client.query<Row>(statement.text, values, { parsers: pgliteParsers })
+      return result.rows
+    },
+    async listen (channel, onNotify) {
+      const unsubscribe = await client.listen(channel, onNotify)
+      return unsubscribe
+    },
+    async close () {
+      if (!client.closed) await client.close()
+    },
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The intake's only write: insert-once into paddle_inbox, keyed by event_id.
+ *
+ * Requests that arrive while earlier inserts are in flight are coalesced into one multi-row
+ * statement: fewer commits and round trips for the database, which is this path's bottleneck.
+ * Each caller still learns the fate of its own row, and only after the statement has committed.
+ */
+import type { DatabaseHandle, RawStatement } from '../db/client.js'
+
+export interface InboxRow {
+  eventId: string
+  notificationId: string | null
+  eventType: string
+  entityType: string
+  entityId: string | null
+  customerId: string | null
+  subscriptionId: string | null
+  /** Canonical microsecond timestamp. */
+  occurredAt: string
+  origin: 'webhook' | 'reconcile'
+  payload: unknown
+}
+
+export type InsertOutcome = 'stored' | 'duplicate'
+
+export interface InboxWriter {
+  insert(row: InboxRow): Promise<InsertOutcome>
+}
+
+export interface InboxWriterOptions {
+  /** Most rows in one statement. */
+  maxBatchSize?: number
+  /**
+   * Statements in flight at once. Few and large beats many and small: measured here, 2 statements
+   * in flight carried ~20% more webhooks per second than 5, and 16 fewer still (bench/intake.ts).
+   */
+  maxConcurrentStatements?: number
+  /** Called after a statement stored at least one new row (wakes the worker). */
+  onStored?: () => void
+}
+
+// One JSON parameter for the whole batch: a single string to send, nothing to escape element by element.
+const INSERT_INBOX_ROWS: RawStatement = {
+  name: 'inbox_insert_rows',
+  text: `INSERT INTO paddle_inbox
+      (event_id, notification_id, event_type, entity_type, entity_id, customer_id, subscription_id, occurred_at, origin, payload)
+    SELECT event_id, notification_id, event_type, entity_type, entity_id, customer_id, subscription_id, occurred_at, origin, payload
+    FROM jsonb_to_recordset($1::jsonb) AS r(event_id text, notification_id text, event_type text, entity_type text,
+      entity_id text, customer_id text, subscription_id text, occurred_at timestamptz, origin text, payload jsonb)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id`,
+}
+
+interface Pending { row: InboxRow, resolve: (outcome: InsertOutcome) => void, reject: (error: unknown) => void }
+
+export function createInboxWriter (handle: DatabaseHandle, options: InboxWriterOptions = {}): InboxWriter {
+  const maxBatchSize = options.maxBatchSize ?? 64
+  const maxConcurrent = options.maxConcurrentStatements ?? 2
+  const queue: Pending[] = []
+  let inFlight = 0
+
+  function flush (): void {
+    while (inFlight < maxConcurrent && queue.length > 0) {
+      const batch = queue.splice(0, maxBatchSize)
+      inFlight += 1
+      insertBatch(batch).finally(() => {
+        inFlight -= 1
+        flush()
+      })
+    }
+  }
+
+  async function insertBatch (batch: Pending[]): Promise<void> {
+    try {
+      const rows = batch.map((pending) => pending.row)
+      const inserted = await handle.query<{ event_id: string }>(INSERT_INBOX_ROWS, columnsOf(rows))
+      const newIds = new Set(inserted.map((row) => row.event_id))
+      for (const pending of batch) {
+        // The same event twice in one batch: the first caller stored it, the second is a duplicate.
+        const stored = newIds.delete(pending.row.eventId)
+        pending.resolve(stored ? 'stored' : 'duplicate')
+      }
+      if (inserted.length > 0) options.onStored?.()
+    } catch (error) {
+      for (const pending of batch) pending.reject(error)
+    }
+  }
+
+  return {
+    async insert (row) {
+      return await new Promise<InsertOutcome>((resolve, reject) => {
+        queue.push({ row, resolve, reject })
+        flush()
+      })
+    },
+  }
+}
+
+function columnsOf (rows: InboxRow[]): unknown[] {
+  return [JSON.stringify(rows.map((row) => ({
+    event_id: row.eventId,
+    notification_id: row.notificationId,
+    event_type: row.eventType,
+    entity_type: row.entityType,
+    entity_id: row.entityId,
+    customer_id: row.customerId,
+    subscription_id: row.subscriptionId,
+    occurred_at: row.occurredAt,
+    origin: row.origin,
+    payload: row.payload,
+  })))]
+}

@@ -1,0 +1,141 @@
+// The only module that reads process.env. Everything else receives a Config.
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import envSchema from 'env-schema'
+
+/** Committed, clearly non-secret values used only by `npm run dev`. */
+export const DEVELOPMENT_WEBHOOK_SECRET = 'pdl_ntfset_development0000000000000000000_NOT_A_SECRET_local_only'
+export const DEVELOPMENT_API_TOKEN = 'dev-internal-token-NOT-A-SECRET'
+
+const commaList = (description: string) =>
+  Type.Unsafe<string[]>({ type: 'string', separator: ',', description })
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+const oneOf = <const T extends readonly string[]>(values: T, description: string, defaultValue: T[number]) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], description, default: defaultValue })
+
+const integer = (description: string, options: { default?: number, minimum?: number, maximum?: number }) =>
+  Type.Integer({ description, ...options })
+
+export const ConfigSchema = Type.Object({
+  PORT: integer('HTTP listen port', { default: 3000, minimum: 0, maximum: 65535 }),
+  HOST: Type.String({ description: 'HTTP listen address', default: '0.0.0.0', minLength: 1 }),
+  DATABASE_URL: Type.Optional(Type.String({
+    description: 'PostgreSQL connection string. Unset: embedded PGlite in PGLITE_DIR (development only).',
+  })),
+  PGLITE_DIR: Type.String({ description: 'Data directory of the embedded PGlite database', default: '.data/pglite', minLength: 1 }),
+  DATABASE_POOL_MAX: integer('Largest number of PostgreSQL connections this process opens', { default: 10, minimum: 2, maximum: 200 }),
+  PADDLE_WEBHOOK_SECRETS: Type.Optional(commaList('Comma-separated Paddle endpoint secret keys (pdl_ntfset_...); several during rotation. Required by the service')),
+  PADDLE_WEBHOOK_TOLERANCE_SECONDS: integer('Accepted clock skew of the signature timestamp, past and future', { default: 300, minimum: 1, maximum: 86400 }),
+  INTERNAL_API_TOKENS: Type.Optional(commaList('Comma-separated bearer tokens accepted on /internal/*. Required by the service')),
+  WEBHOOK_BODY_LIMIT_BYTES: integer('Largest accepted webhook body', { default: 1048576, minimum: 1024, maximum: 104857600 }),
+  ACCOUNT_ID_CUSTOM_DATA_KEY: Type.String({
+    description: 'The custom_data key under which checkouts carry the TrackSera account id; the only custom_data key kept',
+    default: 'account_id',
+    minLength: 1,
+    maxLength: 100,
+  }),
+  LOG_LEVEL: oneOf(LOG_LEVELS, 'pino log level', 'info'),
+  MIGRATE_ON_START: Type.Boolean({ description: 'Apply pending migrations at start-up', default: true }),
+})
+
+type ConfigFromEnv = Static<typeof ConfigSchema>
+/** What the process runs with: the schema's values, lists always present (empty for a worker). */
+export type Config = Omit<ConfigFromEnv, 'PADDLE_WEBHOOK_SECRETS' | 'INTERNAL_API_TOKENS'> & {
+  PADDLE_WEBHOOK_SECRETS: string[]
+  INTERNAL_API_TOKENS: string[]
+}
+
+/** Variables whose values must never be echoed back, even when malformed. */
+const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRETS', 'INTERNAL_API_TOKENS', 'DATABASE_URL'])
+const MIN_TOKEN_LENGTH = 16
+
+export type ConfigRole = 'service' | 'worker'
+export interface LoadConfigOptions {
+  env?: Record<string, string | undefined>
+  /** Fill in the committed development secrets where unset (npm run dev only). */
+  development?: boolean
+  /** A worker-only process needs no webhook secrets or API tokens. */
+  role?: ConfigRole
+}
+
+export class ConfigError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+export function loadConfig (options: LoadConfigOptions = {}): Config {
+  const { env = process.env, development = false, role = 'service' } = options
+  const data: Record<string, string> = {}
+  for (const [key, value] of Object.entries(env)) {
+    // An empty variable means "not set", as with most twelve-factor services.
+    if (key in ConfigSchema.properties && value !== undefined && value.trim() !== '') data[key] = value.trim()
+  }
+  if (development) {
+    data.PADDLE_WEBHOOK_SECRETS ??= DEVELOPMENT_WEBHOOK_SECRET
+    data.INTERNAL_API_TOKENS ??= DEVELOPMENT_API_TOKEN
+  }
+
+  let parsed: ConfigFromEnv
+  try {
+    parsed = envSchema<ConfigFromEnv>({ schema: structuredClone(ConfigSchema) as TSchema, data, env: false })
+  } catch (error) {
+    throw new ConfigError(describeSchemaErrors(error, data))
+  }
+
+  const problems = [
+    ...checkList('PADDLE_WEBHOOK_SECRETS', parsed.PADDLE_WEBHOOK_SECRETS, role === 'service', 1),
+    ...checkList('INTERNAL_API_TOKENS', parsed.INTERNAL_API_TOKENS, role === 'service', MIN_TOKEN_LENGTH),
+    ...checkDatabaseUrl(parsed.DATABASE_URL),
+  ]
+  if (problems.length > 0) throw new ConfigError(problems)
+  return {
+    ...parsed,
+    PADDLE_WEBHOOK_SECRETS: parsed.PADDLE_WEBHOOK_SECRETS ?? [],
+    INTERNAL_API_TOKENS: parsed.INTERNAL_API_TOKENS ?? [],
+  }
+}
+
+function checkList (name: string, values: string[] | undefined, required: boolean, minLength: number): string[] {
+  const items = (values ?? []).map((value) => value.trim())
+  if (items.length === 0) return required ? [`${name}: is required (${describe(name)})`] : []
+  if (items.some((item) => item === '')) return [`${name}: contains an empty item; separate values with single commas`]
+  if (items.some((item) => item.length < minLength)) return [`${name}: every item must be at least ${minLength} characters long`]
+  values?.splice(0, values.length, ...items)
+  return []
+}
+
+function checkDatabaseUrl (value: string | undefined): string[] {
+  if (value === undefined) return []
+  try {
+    const url = new URL(value)
+    if (url.protocol === 'postgres:' || url.protocol === 'postgresql:') return []
+  } catch {}
+  return ['DATABASE_URL: must be a postgres:// or postgresql:// connection string']
+}
+
+function describe (name: string): string {
+  const schema = (ConfigSchema.properties as Record<string, { description?: string }>)[name]
+  return schema?.description ?? name
+}
+
+interface AjvError { instancePath: string, message?: string, params: Record<string, unknown>, keyword: string }
+
+function describeSchemaErrors (error: unknown, data: Record<string, string>): string[] {
+  const errors = (error as { errors?: AjvError[] }).errors
+  if (!Array.isArray(errors)) return [(error as Error).message]
+  const problems = errors.map((ajvError) => {
+    if (ajvError.keyword === 'required') {
+      const name = String(ajvError.params.missingProperty)
+      return `${name}: is required (${describe(name)})`
+    }
+    const name = ajvError.instancePath.replace(/^\//, '').split('/')[0] ?? ''
+    const allowed = Array.isArray(ajvError.params.allowedValues) ? `: ${ajvError.params.allowedValues.join(', ')}` : ''
+    const shown = SECRET_VARIABLES.has(name) || data[name] === undefined ? '' : ` (got "${data[name]}")`
+    return `${name}: ${ajvError.message ?? 'is invalid'}${allowed}${shown}`
+  })
+  // Unions report once per member; keep each problem once.
+  return [...new Set(problems)]
+}

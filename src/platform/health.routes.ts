@@ -1,0 +1,73 @@
+import type { FastifyPluginAsync } from 'fastify'
+import { sql } from 'drizzle-orm'
+import { findPendingMigrations } from '../db/migrate.js'
+
+export interface ReadinessCheck {
+  name: string
+  /** Resolves to null when healthy, else a short reason. */
+  check(): Promise<string | null>
+}
+
+export interface HealthRoutesOptions {
+  /** Checks beyond the database and migrations, added by later features. */
+  extraChecks?: ReadinessCheck[]
+}
+
+const CHECK_TIMEOUT_MS = 2_000
+
+export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app, options) => {
+  const checks: ReadinessCheck[] = [
+    {
+      name: 'database',
+      check: async () => {
+        await app.database.db.execute(sql`SELECT 1`)
+        return null
+      },
+    },
+    {
+      name: 'migrations',
+      check: async () => {
+        const pending = await findPendingMigrations(app.database)
+        return pending.length === 0 ? null : `${pending.length} pending`
+      },
+    },
+    ...(options.extraChecks ?? []),
+  ]
+
+  const statusSchema = {
+    type: 'object',
+    properties: {
+      status: { type: 'string' },
+      checks: { type: 'object', additionalProperties: { type: 'string' } },
+    },
+    required: ['status'],
+  }
+
+  app.get('/live', { schema: { tags: ['health'], response: { 200: statusSchema } } }, async () => ({ status: 'ok' }))
+
+  app.get('/ready', { schema: { tags: ['health'], response: { 200: statusSchema, 503: statusSchema } } }, async (request, reply) => {
+    const results: Record<string, string> = {}
+    let ready = true
+    for (const { name, check } of checks) {
+      const problem = await withTimeout(check(), CHECK_TIMEOUT_MS).catch((error: unknown) => {
+        request.log.warn({ err: error, check: name }, 'readiness check failed')
+        return 'unavailable'
+      })
+      results[name] = problem ?? 'ok'
+      if (problem !== null) ready = false
+    }
+    return await reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: results })
+  })
+}
+
+async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
