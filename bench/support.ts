@@ -1,0 +1,147 @@
+// Shared pieces of the benchmark scripts: a fresh database, the built service as a child process, tables.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import net from 'node:net'
+import { fileURLToPath } from 'node:url'
+import pg from 'pg'
+
+export const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url))
+
+export interface BenchDatabase { url: string, drop(): Promise<void> }
+
+/** A fresh database on the server named by BENCH_DATABASE_URL (default: this machine's PostgreSQL). */
+export async function createBenchDatabase (serverUrl: string): Promise<BenchDatabase> {
+  const admin = new URL(serverUrl)
+  admin.pathname = '/postgres'
+  const name = `billing_bench_${Date.now()}`
+  const client = new pg.Client({ connectionString: admin.toString() })
+  await client.connect()
+  await client.query(`CREATE DATABASE "${name}"`)
+  await client.end()
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const dropper = new pg.Client({ connectionString: admin.toString() })
+      await dropper.connect()
+      await dropper.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+      await dropper.end()
+    },
+  }
+}
+
+export interface ServiceChild { child: ChildProcess, port: number, stop(): Promise<number | null> }
+
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Starts a built entry point and, for the service, waits until /health/ready answers 200. */
+export async function startBuilt (entry: string, env: Record<string, string>, options: { http?: boolean } = {}): Promise<ServiceChild> {
+  const port = options.http === false ? 0 : await freePort()
+  const child = spawn(process.execPath, [entry], {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env.PATH ?? '', TZ: 'UTC', ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8') })
+  const exited = new Promise<never>((_resolve, reject) => {
+    child.on('exit', (code) => reject(new Error(`${entry} exited with ${String(code)}:\n${stderr}`)))
+  })
+  exited.catch(() => {})
+  if (options.http !== false) {
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const ready = await fetch(`http://127.0.0.1:${port}/health/ready`).then((response) => response.ok, () => false)
+      if (ready) break
+      if (Date.now() > deadline || child.exitCode !== null) await Promise.race([exited, Promise.reject(new Error(`${entry} did not become ready`))])
+      await sleep(100)
+    }
+  }
+  return {
+    child,
+    port,
+    stop: async () => await new Promise<number | null>((resolve) => {
+      if (child.exitCode !== null) {
+        resolve(child.exitCode)
+        return
+      }
+      child.on('exit', (code) => resolve(code))
+      child.kill('SIGTERM')
+    }),
+  }
+}
+
+export function percentile (sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)
+  return sorted[Math.max(0, index)] ?? Number.NaN
+}
+
+export function printTable (title: string, headers: string[], rows: Array<Array<string | number>>): void {
+  const cells = [headers, ...rows.map((row) => row.map((cell) => typeof cell === 'number' ? formatNumber(cell) : cell))]
+  const widths = headers.map((_, column) => Math.max(...cells.map((row) => String(row[column] ?? '').length)))
+  const line = (row: Array<string | number>) => `| ${row.map((cell, column) => String(cell).padEnd(widths[column] ?? 0)).join(' | ')} |`
+  const out = [`\n${title}`, line(headers), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...cells.slice(1).map(line)]
+  process.stdout.write(`${out.join('\n')}\n`)
+}
+
+function formatNumber (value: number): string {
+  if (!Number.isFinite(value)) return String(value)
+  if (Number.isInteger(value)) return String(value)
+  return value >= 100 ? value.toFixed(0) : value.toFixed(2)
+}
+
+export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * CPU seconds used so far by every local process named postgres (Linux /proc), or null where that
+ * cannot be read (another OS, a remote server). Lets a benchmark report the database's CPU per request.
+ */
+export function postgresCpuSeconds (): number | null {
+  try {
+    const ticksPerSecond = 100
+    let ticks = 0
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue
+      let stat: string
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      } catch {
+        continue
+      }
+      const close = stat.lastIndexOf(')')
+      if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue
+      const fields = stat.slice(close + 2).split(' ')
+      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime
+    }
+    return ticks / ticksPerSecond
+  } catch {
+    return null
+  }
+}
+
+/** CPU seconds used so far by one child process. */
+export function processCpuSeconds (pid: number | undefined): number | null {
+  if (pid === undefined) return null
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return null
+  }
+}
+
+export function microsPer (seconds: number | null, count: number): string {
+  return seconds === null || count === 0 ? 'n/a' : (1e6 * seconds / count).toFixed(0)
+}
