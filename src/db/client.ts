@@ -10,8 +10,8 @@ import * as schema from './schema.js'
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>
 
-// Raw statements return these as PostgreSQL's text, as drizzle does: no Date (loses microseconds), no bigint.
-const TEXT_TYPES = new Set([20, 1082, 1114, 1184, 1186])
+// Raw statements return these as PostgreSQL's text, as drizzle does: no Date (loses microseconds), no bigint, no float for numeric.
+const TEXT_TYPES = new Set([20, 1082, 1114, 1184, 1186, 1700])
 const rawTypeParser = (typeId: number, format?: unknown) =>
   TEXT_TYPES.has(typeId) ? (value: string) => value : pg.types.getTypeParser(typeId, format as 'text')
 const pgliteParsers = Object.fromEntries([...TEXT_TYPES].map((typeId) => [typeId, (value: string) => value]))
@@ -19,11 +19,21 @@ const pgliteParsers = Object.fromEntries([...TEXT_TYPES].map((typeId) => [typeId
 /** A statement the hot paths send as-is; `name` makes PostgreSQL parse and plan it once per connection. */
 export interface RawStatement { name: string, text: string }
 
+/** One transaction: drizzle for the readable paths, named raw statements for the hot ones, on one connection. */
+export interface Transaction {
+  readonly db: Database
+  query<Row>(statement: RawStatement, values: unknown[]): Promise<Row[]>
+}
+
 export interface DatabaseHandle {
   readonly kind: 'postgres' | 'pglite'
   readonly db: Database
   /** Runs a raw statement: the hot paths' escape hatch from the query builder. */
   query<Row>(statement: RawStatement, values: unknown[]): Promise<Row[]>
+  /** Runs `work` in a transaction: committed if it resolves, rolled back if it throws. */
+  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>
+  /** VACUUM (ANALYZE) one of our tables: outside any transaction, as VACUUM must be. */
+  vacuum(table: string): Promise<void>
   /** Subscribes to a NOTIFY channel; resolves to an unsubscribe function. */
   listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>
   close(): Promise<void>
@@ -67,13 +77,42 @@ function createPostgresDatabase (options: DatabaseOptions & { databaseUrl: strin
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'))
   const db = drizzlePg({ client: pool, schema }) as unknown as Database
   const listeners = new Set<ChannelListener>()
+  const run = async <Row>(client: pg.Pool | pg.PoolClient, statement: RawStatement, values: unknown[]): Promise<Row[]> => {
+    const result = await client.query({ name: statement.name, text: statement.text, values, types: { getTypeParser: rawTypeParser } })
+    return result.rows as Row[]
+  }
 
   return {
     kind: 'postgres',
     db,
-    async query<Row>(statement: RawStatement, values: unknown[]) {
-      const result = await pool.query({ name: statement.name, text: statement.text, values, types: { getTypeParser: rawTypeParser } })
-      return result.rows as Row[]
+    query: async (statement, values) => await run(pool, statement, values),
+    async vacuum (table) {
+      await pool.query(`VACUUM (ANALYZE) "${table.replace(/"/g, '""')}"`)
+    },
+    async transaction (work) {
+      const client = await pool.connect()
+      let broken = false
+      try {
+        await client.query('BEGIN')
+        let transactionDb: Database | undefined
+        const tx: Transaction = {
+          // Built on first use only: most transactions (the worker's) need raw statements alone.
+          get db () {
+            transactionDb ??= drizzlePg({ client, schema }) as unknown as Database
+            return transactionDb
+          },
+          query: async (statement, values) => await run(client, statement, values),
+        }
+        const result = await work(tx)
+        await client.query('COMMIT')
+        return result
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => { broken = true })
+        throw error
+      } finally {
+        // A connection that could not even roll back is not given to anyone else.
+        client.release(broken)
+      }
     },
     async listen (channel, onNotify) {
       const listener = new ChannelListener(connection, channel, onNotify, logger)
@@ -169,6 +208,23 @@ export function createPgliteHandle (client: PGlite): DatabaseHandle {
     async query<Row>(statement: RawStatement, values: unknown[]) {
       const result = await client.query<Row>(statement.text, values, { parsers: pgliteParsers })
       return result.rows
+    },
+    async vacuum (table) {
+      await client.exec(`VACUUM (ANALYZE) "${table.replace(/"/g, '""')}"`)
+    },
+    async transaction (work) {
+      return await client.transaction(async (pgliteTx) => {
+        let transactionDb: Database | undefined
+        return await work({
+          // drizzle's PGlite driver only calls query(), which a PGlite transaction has.
+          get db () {
+            transactionDb ??= drizzlePglite({ client: pgliteTx as unknown as PGlite, schema }) as unknown as Database
+            return transactionDb
+          },
+          query: async <Row>(statement: RawStatement, values: unknown[]) =>
+            (await pgliteTx.query<Row>(statement.text, values, { parsers: pgliteParsers })).rows,
+        })
+      })
     },
     async listen (channel, onNotify) {
       const unsubscribe = await client.listen(channel, onNotify)

@@ -1,9 +1,12 @@
 import { sql } from 'drizzle-orm'
-import { index, integer, jsonb, pgTable, text } from 'drizzle-orm/pg-core'
-import { timestamptz } from './columns.js'
+import { boolean, index, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core'
+import { minorUnits, timestamptz, versionText } from './columns.js'
 
 export const INBOX_STATUSES = ['pending', 'failed', 'processed', 'ignored', 'dead'] as const
 export type InboxStatus = typeof INBOX_STATUSES[number]
+/** What processing did: `applied` changed state (or re-applied the same version), `stale` was older than the state. */
+export const INBOX_OUTCOMES = ['applied', 'stale', 'ignored'] as const
+export type InboxOutcome = typeof INBOX_OUTCOMES[number]
 
 /**
  * Every verified Paddle event, once (keyed by event_id, never notification_id: a replay gets a new
@@ -26,8 +29,155 @@ export const paddleInboxTable = pgTable('paddle_inbox', {
   lastError: text('last_error'),
   receivedAt: timestamptz('received_at').notNull().default(sql`now()`),
   processedAt: timestamptz('processed_at'),
+  outcome: text('outcome').$type<InboxOutcome>(),
+  /** Why the outcome (for example which version made the event stale). Never personal data. */
+  note: text('note'),
 }, (table) => [
-  index('paddle_inbox_runnable_idx').on(table.occurredAt).where(sql`status in ('pending', 'failed')`),
+  // The worker's claim order, for the rows it can claim: a queue index that stays small.
+  index('paddle_inbox_runnable_idx').on(table.occurredAt, table.eventId).where(sql`status in ('pending', 'failed')`),
   index('paddle_inbox_subscription_idx').on(table.subscriptionId),
   index('paddle_inbox_customer_idx').on(table.customerId),
+])
+
+// State tables. Each row records the version it was built from (see versionText); an older event
+// never overwrites a newer one. Personal data (name, email) lives in customers only.
+
+export const customersTable = pgTable('customers', {
+  id: text('id').primaryKey(),
+  /** Personal data, erasable. */
+  email: text('email'),
+  /** Personal data, erasable. */
+  name: text('name'),
+  status: text('status'),
+  /** The account id from the customer's own custom_data. */
+  customAccountId: text('custom_account_id'),
+  /** Set by PUT /internal/customers/:id/account; wins over everything Paddle says. */
+  manualAccountId: text('manual_account_id'),
+  /** The resolved account: manual link, else custom_data, else the customer's transactions or subscriptions. */
+  accountId: text('account_id'),
+  paddleCreatedAt: timestamptz('paddle_created_at'),
+  paddleUpdatedAt: timestamptz('paddle_updated_at'),
+  /** Empty until a customer event arrives (a manual link can create the row first). */
+  version: versionText('version').notNull().default(''),
+  rowUpdatedAt: timestamptz('row_updated_at').notNull().default(sql`now()`),
+}, (table) => [
+  index('customers_account_idx').on(table.accountId),
+])
+
+export const subscriptionsTable = pgTable('subscriptions', {
+  id: text('id').primaryKey(),
+  customerId: text('customer_id'),
+  accountId: text('account_id'),
+  customAccountId: text('custom_account_id'),
+  /** The checkout transaction, from subscription.created. */
+  originTransactionId: text('origin_transaction_id'),
+  status: text('status').notNull(),
+  currencyCode: text('currency_code'),
+  collectionMode: text('collection_mode'),
+  billingInterval: text('billing_interval'),
+  billingFrequency: integer('billing_frequency'),
+  currentPeriodStartsAt: timestamptz('current_period_starts_at'),
+  currentPeriodEndsAt: timestamptz('current_period_ends_at'),
+  nextBilledAt: timestamptz('next_billed_at'),
+  startedAt: timestamptz('started_at'),
+  firstBilledAt: timestamptz('first_billed_at'),
+  pausedAt: timestamptz('paused_at'),
+  canceledAt: timestamptz('canceled_at'),
+  trialEndsAt: timestamptz('trial_ends_at'),
+  scheduledChangeAction: text('scheduled_change_action'),
+  scheduledChangeEffectiveAt: timestamptz('scheduled_change_effective_at'),
+  scheduledChangeResumeAt: timestamptz('scheduled_change_resume_at'),
+  discountId: text('discount_id'),
+  paddleCreatedAt: timestamptz('paddle_created_at'),
+  paddleUpdatedAt: timestamptz('paddle_updated_at'),
+  version: versionText('version').notNull(),
+  rowUpdatedAt: timestamptz('row_updated_at').notNull().default(sql`now()`),
+}, (table) => [
+  index('subscriptions_account_idx').on(table.accountId),
+  index('subscriptions_customer_idx').on(table.customerId),
+])
+
+export const subscriptionItemsTable = pgTable('subscription_items', {
+  subscriptionId: text('subscription_id').notNull(),
+  priceId: text('price_id').notNull(),
+  productId: text('product_id'),
+  quantity: integer('quantity').notNull(),
+  status: text('status'),
+  recurring: boolean('recurring'),
+  unitPriceAmount: minorUnits('unit_price_amount'),
+  unitPriceCurrencyCode: text('unit_price_currency_code'),
+  billingInterval: text('billing_interval'),
+  billingFrequency: integer('billing_frequency'),
+  trialStartsAt: timestamptz('trial_starts_at'),
+  trialEndsAt: timestamptz('trial_ends_at'),
+  previouslyBilledAt: timestamptz('previously_billed_at'),
+  nextBilledAt: timestamptz('next_billed_at'),
+}, (table) => [
+  primaryKey({ columns: [table.subscriptionId, table.priceId] }),
+])
+
+export interface StoredPayment {
+  paymentAttemptId: string | null
+  status: string | null
+  errorCode: string | null
+  methodType: string | null
+  amount: string | null
+  createdAt: string | null
+  capturedAt: string | null
+}
+
+export const transactionsTable = pgTable('transactions', {
+  id: text('id').primaryKey(),
+  status: text('status').notNull(),
+  origin: text('origin'),
+  customerId: text('customer_id'),
+  subscriptionId: text('subscription_id'),
+  accountId: text('account_id'),
+  customAccountId: text('custom_account_id'),
+  invoiceNumber: text('invoice_number'),
+  currencyCode: text('currency_code'),
+  collectionMode: text('collection_mode'),
+  subtotal: minorUnits('subtotal'),
+  discount: minorUnits('discount'),
+  tax: minorUnits('tax'),
+  total: minorUnits('total'),
+  grandTotal: minorUnits('grand_total'),
+  billingPeriodStartsAt: timestamptz('billing_period_starts_at'),
+  billingPeriodEndsAt: timestamptz('billing_period_ends_at'),
+  billedAt: timestamptz('billed_at'),
+  revisedAt: timestamptz('revised_at'),
+  /** Payment attempts, newest first: status, method type, dates. Never method details. */
+  payments: jsonb('payments').$type<StoredPayment[]>().notNull().default([]),
+  /** Price ids and quantities, for plan-change and receipt events. */
+  items: jsonb('items').$type<Array<{ priceId: string | null, productId: string | null, quantity: number | null }>>().notNull().default([]),
+  paddleCreatedAt: timestamptz('paddle_created_at'),
+  paddleUpdatedAt: timestamptz('paddle_updated_at'),
+  version: versionText('version').notNull(),
+  rowUpdatedAt: timestamptz('row_updated_at').notNull().default(sql`now()`),
+}, (table) => [
+  index('transactions_account_created_idx').on(table.accountId, table.paddleCreatedAt, table.id),
+  index('transactions_customer_idx').on(table.customerId),
+  index('transactions_subscription_idx').on(table.subscriptionId),
+])
+
+export const adjustmentsTable = pgTable('adjustments', {
+  id: text('id').primaryKey(),
+  transactionId: text('transaction_id'),
+  subscriptionId: text('subscription_id'),
+  customerId: text('customer_id'),
+  action: text('action').notNull(),
+  type: text('type'),
+  status: text('status').notNull(),
+  currencyCode: text('currency_code'),
+  subtotal: minorUnits('subtotal'),
+  tax: minorUnits('tax'),
+  total: minorUnits('total'),
+  creditAppliedToBalance: boolean('credit_applied_to_balance'),
+  paddleCreatedAt: timestamptz('paddle_created_at'),
+  paddleUpdatedAt: timestamptz('paddle_updated_at'),
+  version: versionText('version').notNull(),
+  rowUpdatedAt: timestamptz('row_updated_at').notNull().default(sql`now()`),
+}, (table) => [
+  index('adjustments_transaction_idx').on(table.transactionId),
+  index('adjustments_customer_idx').on(table.customerId),
 ])

@@ -37,7 +37,7 @@ export const paddleWebhookRoutes: FastifyPluginAsync<PaddleWebhookRoutesOptions>
     done(null, body)
   })
 
-  app.post('/', {
+  app.post('', {
     bodyLimit: options.bodyLimitBytes,
     schema: {
       summary: 'Receive a Paddle Billing webhook',

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import swagger from '@fastify/swagger'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
@@ -8,6 +9,7 @@ import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { handleError, handleNotFound } from './error-handler.js'
 import { healthRoutes } from './health.routes.js'
+import { internalRoutes } from './internal.routes.js'
 import { createLogger, ServiceLogController } from './logger.js'
 
 declare module 'fastify' {
@@ -37,6 +39,10 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
     genReqId: () => randomUUID(),
     // Routes that need a larger body (the webhook) say so themselves.
     bodyLimit: 64 * 1024,
+    // Account ids may be 128 characters long (see schemas.ts); the default limit is 100.
+    routerOptions: { maxParamLength: 256 },
+    // additionalProperties: false means "refuse", not "silently drop" (Fastify's default).
+    ajv: { customOptions: { removeAdditional: false } },
   })
 
   app.decorate('config', config)
@@ -45,7 +51,30 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
   app.setErrorHandler(handleError)
   app.setNotFoundHandler(handleNotFound)
 
+  // On close, requests in flight still finish, but their keep-alive connections must not outlive
+  // them: Node closes only the connections idle at the moment of close, and a client that keeps the
+  // others open would hold shutdown until the keep-alive timeout.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close')
+  })
+
   const inboxWriter = dependencies.inboxWriter ?? createInboxWriter(database, { onStored: dependencies.onEventStored })
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'TrackSera billing service',
+        version: '1',
+        description: 'Paddle Billing webhooks in; subscription state, entitlements and email events out.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [],
+    },
+  })
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
   await app.register(healthRoutes, { prefix: '/health' })
   await app.register(paddleWebhookRoutes, {
@@ -56,6 +85,18 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
     customDataKeys: [config.ACCOUNT_ID_CUSTOM_DATA_KEY],
     writer: inboxWriter,
     clock,
+  })
+  await app.register(internalRoutes, {
+    prefix: '/internal',
+    tokens: config.INTERNAL_API_TOKENS,
+    entitlements: {
+      clock,
+      policy: {
+        pastDueGraceDays: config.PAST_DUE_GRACE_DAYS,
+        pausedAccess: config.PAUSED_ACCESS,
+        trialAccess: config.TRIAL_ACCESS,
+      },
+    },
   })
 
   return app

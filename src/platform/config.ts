@@ -35,6 +35,13 @@ export const ConfigSchema = Type.Object({
     minLength: 1,
     maxLength: 100,
   }),
+  WORKER_ENABLED: Type.Boolean({ description: 'Run the inbox worker inside the service (npm run worker runs it alone)', default: true }),
+  WORKER_CONCURRENCY: integer('Events one process applies at once', { default: 4, minimum: 1, maximum: 64 }),
+  WORKER_MAX_ATTEMPTS: integer('Attempts before a failing event becomes dead', { default: 10, minimum: 1, maximum: 100 }),
+  WORKER_POLL_INTERVAL_MS: integer('How often the worker looks for work without a NOTIFY (retries, missed notifications)', { default: 1000, minimum: 50, maximum: 60000 }),
+  PAST_DUE_GRACE_DAYS: integer('Days a past-due subscription keeps access after its paid period ended', { default: 14, minimum: 0, maximum: 365 }),
+  PAUSED_ACCESS: Type.Boolean({ description: 'Whether a paused subscription keeps access', default: false }),
+  TRIAL_ACCESS: Type.Boolean({ description: 'Whether a trialing subscription has access', default: true }),
   LOG_LEVEL: oneOf(LOG_LEVELS, 'pino log level', 'info'),
   MIGRATE_ON_START: Type.Boolean({ description: 'Apply pending migrations at start-up', default: true }),
 })

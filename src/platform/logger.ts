@@ -1,6 +1,7 @@
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 import pino, { type DestinationStream, type Logger } from 'pino'
 import type { Config } from './config.js'
+import { describeError } from './safe-error.js'
 
 /**
  * Header values that authenticate a caller. Bodies are never logged at all (they hold names, emails
@@ -19,6 +20,8 @@ export function createLogger (config: Pick<Config, 'LOG_LEVEL'>, destination?: D
     level: config.LOG_LEVEL,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     base: { service: 'tracksera-billing' },
+    // Errors are logged through describeError: never a query's parameters or a row's values.
+    serializers: { err: (error: unknown) => describeError(error, true) },
     timestamp: pino.stdTimeFunctions.isoTime,
   }
   return destination === undefined ? pino(options) : pino(options, destination)

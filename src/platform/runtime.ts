@@ -4,7 +4,9 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { createDatabase, type DatabaseHandle } from '../db/client.js'
 import { runMigrations } from '../db/migrate.js'
+import { createWakeSignal } from '../inbox/wake.js'
 import { buildApp } from './app.js'
+import { createBackgroundLoops } from './background.js'
 import { ConfigError, type Config } from './config.js'
 import { createLogger } from './logger.js'
 
@@ -37,19 +39,48 @@ export async function openDatabase (config: Config, logger: Logger, applicationN
 export async function startService (config: Config): Promise<RunningService> {
   const logger = createLogger(config)
   const database = await openDatabase(config, logger, 'tracksera-billing')
-  const app = await buildApp(config, { database, logger })
+  const wake = createWakeSignal(database, {
+    onError: (error) => logger.debug({ err: error }, 'NOTIFY failed; workers will find the rows on their next poll'),
+  })
+  const app = await buildApp(config, { database, logger, onEventStored: () => wake.notify() })
+  const loops = createBackgroundLoops(config, { database, logger, wake })
   await app.listen({ port: config.PORT, host: config.HOST })
+  if (config.WORKER_ENABLED) await loops.start()
 
   let closing: Promise<void> | undefined
   const close = async (): Promise<void> => {
     closing ??= (async () => {
-      // Stop accepting and finish the requests in flight, then release the database.
+      // Stop accepting and finish the requests in flight; let the loops finish what they claimed;
+      // then release the database.
       await app.close()
+      logger.debug('http server closed')
+      await loops.stop()
+      wake.close()
       await database.close()
+      logger.debug('database closed')
     })()
     await closing
   }
   return { app, database, logger, close }
+}
+
+/** `npm run worker`: the background loops alone, so that a deploy can scale intake and processing apart. */
+export async function startWorkerProcess (config: Config): Promise<{ logger: Logger, close(): Promise<void> }> {
+  const logger = createLogger(config)
+  const database = await openDatabase(config, logger, 'tracksera-billing-worker')
+  const loops = createBackgroundLoops(config, { database, logger })
+  await loops.start()
+  let closing: Promise<void> | undefined
+  return {
+    logger,
+    close: async () => {
+      closing ??= (async () => {
+        await loops.stop()
+        await database.close()
+      })()
+      await closing
+    },
+  }
 }
 
 /** SIGTERM/SIGINT: close cleanly, then exit 0 (non-zero if closing fails or takes over 25 s). */

@@ -1,0 +1,95 @@
+/** Applies one inbox event to the state tables, inside the caller's transaction. */
+import type { Transaction } from '../db/client.js'
+import type { InboxOutcome } from '../db/schema.js'
+import { isTrackedEntityType, type TrackedEntityType } from '../paddle/event-types.js'
+import { relinkCustomerAccounts, relinkTransactionAccount } from './accounts.repository.js'
+import { applyAdjustmentEvent, type AdjustmentState } from './adjustments.apply.js'
+import { InvalidPayloadError, type ApplyContext, type ApplyResult } from './apply-context.js'
+import { applyCustomerEvent, type CustomerState } from './customers.apply.js'
+import { lockKey, lockKeys } from './locks.js'
+import { applySubscriptionEvent, type SubscriptionState } from './subscriptions.apply.js'
+import { applyTransactionEvent, type TransactionState } from './transactions.apply.js'
+
+/** The inbox columns applying needs. */
+export interface InboxEvent {
+  eventId: string
+  eventType: string
+  entityType: string
+  entityId: string | null
+  customerId: string | null
+  occurredAt: string
+  origin: 'webhook' | 'reconcile'
+  payload: unknown
+}
+
+/** A state change, before and after, for whoever derives consequences from it (the email events). */
+export type Transition =
+  | { entity: 'subscription', before: SubscriptionState | null, after: SubscriptionState }
+  | { entity: 'transaction', before: TransactionState | null, after: TransactionState }
+  | { entity: 'adjustment', before: AdjustmentState | null, after: AdjustmentState }
+  | { entity: 'customer', before: CustomerState | null, after: CustomerState }
+
+export interface AppliedEvent {
+  outcome: InboxOutcome
+  note: string | null
+  /** Null when nothing changed: stale, ignored, or a version already applied. */
+  transition: Transition | null
+}
+
+export interface ApplyOptions { accountIdKey: string }
+
+const APPLIERS = {
+  subscription: applySubscriptionEvent,
+  transaction: applyTransactionEvent,
+  adjustment: applyAdjustmentEvent,
+  customer: applyCustomerEvent,
+} satisfies Record<TrackedEntityType, unknown>
+
+/**
+ * The locks to hold while applying: the entity, then the customer whose account links it may
+ * change. The worker takes them as it claims the row (see worker.ts); other callers use lockFor().
+ */
+export function locksFor (event: Pick<InboxEvent, 'entityType' | 'entityId' | 'customerId'>): string[] {
+  if (!isTrackedEntityType(event.entityType) || event.entityId === null) return []
+  const keys = [lockKey(event.entityType, event.entityId)]
+  if (event.customerId !== null) keys.push(lockKey('customer', event.customerId))
+  return keys
+}
+
+export async function lockFor (tx: Transaction, event: Pick<InboxEvent, 'entityType' | 'entityId' | 'customerId'>): Promise<void> {
+  await lockKeys(tx, locksFor(event))
+}
+
+/** Applies the event; the caller holds the locks of lockFor(event). */
+export async function applyInboxEvent (tx: Transaction, event: InboxEvent, options: ApplyOptions): Promise<AppliedEvent> {
+  if (!isTrackedEntityType(event.entityType)) {
+    return { outcome: 'ignored', note: `${event.entityType} events do not change billing state`, transition: null }
+  }
+  if (event.payload === null || typeof event.payload !== 'object') {
+    throw new InvalidPayloadError('the stored payload is missing')
+  }
+  const context: ApplyContext = {
+    tx,
+    eventId: event.eventId,
+    eventType: event.eventType,
+    occurredAt: event.occurredAt,
+    origin: event.origin,
+    accountIdKey: options.accountIdKey,
+  }
+  // The inbox stores each tracked entity's projection as it is (see projection.ts).
+  const apply = APPLIERS[event.entityType] as (context: ApplyContext, payload: unknown) => Promise<ApplyResult<unknown>>
+  const result = await apply(context, event.payload)
+  if (result.outcome === 'stale') {
+    if (result.relink === true) await relink(tx, event)
+    return { outcome: 'stale', note: result.note, transition: null }
+  }
+  if (result.before === result.after) return { outcome: 'applied', note: result.note ?? null, transition: null }
+  if (result.relink === true) await relink(tx, event)
+  const transition = { entity: event.entityType, before: result.before, after: result.after } as Transition
+  return { outcome: 'applied', note: result.note ?? null, transition }
+}
+
+async function relink (tx: Transaction, event: InboxEvent): Promise<void> {
+  if (event.customerId !== null) await relinkCustomerAccounts(tx, event.customerId)
+  else if (event.entityType === 'transaction' && event.entityId !== null) await relinkTransactionAccount(tx, event.entityId)
+}

@@ -1,0 +1,166 @@
+import { getTableColumns } from 'drizzle-orm'
+import type { RawStatement, Transaction } from '../db/client.js'
+import { subscriptionItemsTable, subscriptionsTable } from '../db/schema.js'
+import { tableStatements } from '../db/statements.js'
+import type { ProjectedSubscription } from '../paddle/projection.js'
+import { ALREADY_APPLIED, oneOf, required, withoutRowTime, type ApplyContext, type ApplyResult, type StateOf } from './apply-context.js'
+import { compareVersions, entityUpdatedAtOf, entityVersion } from './version.js'
+
+export const SUBSCRIPTION_STATUSES = ['active', 'canceled', 'past_due', 'paused', 'trialing'] as const
+export type SubscriptionStatus = typeof SUBSCRIPTION_STATUSES[number]
+
+export type SubscriptionRow = typeof subscriptionsTable.$inferSelect
+export type SubscriptionItemRow = typeof subscriptionItemsTable.$inferSelect
+/** A subscription with its items, as the email events compare it before and after an event. */
+export type SubscriptionState = StateOf<SubscriptionRow> & { items: SubscriptionItemRow[] }
+
+const statements = tableStatements(subscriptionsTable)
+const itemColumns = Object.entries(getTableColumns(subscriptionItemsTable))
+
+/** The subscription and its items in one round trip, locked for the rest of the transaction. */
+const SELECT_WITH_ITEMS: RawStatement = {
+  name: 'subscription_with_items_for_update',
+  text: `SELECT s.*, COALESCE((
+      SELECT json_agg(to_jsonb(i) || jsonb_build_object('unit_price_amount', i.unit_price_amount::text))
+      FROM subscription_items i WHERE i.subscription_id = s.id), '[]') AS items_json
+    FROM subscriptions s WHERE s.id = $1 FOR UPDATE OF s`,
+}
+const KEEP_ORIGIN_TRANSACTION: RawStatement = {
+  name: 'subscription_keep_origin_transaction',
+  text: 'UPDATE subscriptions SET origin_transaction_id = $2 WHERE id = $1 AND origin_transaction_id IS NULL',
+}
+const DELETE_ITEMS: RawStatement = { name: 'subscription_items_delete', text: 'DELETE FROM subscription_items WHERE subscription_id = $1' }
+const INSERT_ITEMS: RawStatement = {
+  name: 'subscription_items_insert',
+  text: 'INSERT INTO subscription_items SELECT * FROM jsonb_populate_recordset(NULL::subscription_items, $1::jsonb)',
+}
+
+export async function loadSubscriptionState (tx: Transaction, id: string): Promise<SubscriptionState | null> {
+  const [row] = await tx.query<Record<string, unknown> & { items_json: Array<Record<string, unknown>> }>(SELECT_WITH_ITEMS, [id])
+  if (row === undefined) return null
+  return { ...withoutRowTime(statements.fromRow(row)), items: row.items_json.map(itemFromRow).sort(byPriceId) }
+}
+
+function itemFromRow (row: Record<string, unknown>): SubscriptionItemRow {
+  return Object.fromEntries(itemColumns.map(([key, column]) => {
+    const value = row[column.name]
+    return [key, value === null || value === undefined ? null : column.mapFromDriverValue(value)]
+  })) as SubscriptionItemRow
+}
+
+function itemsAsJson (items: SubscriptionItemRow[]): string {
+  return JSON.stringify(items.map((item) => Object.fromEntries(itemColumns.map(([key, column]) => {
+    const value = item[key as keyof SubscriptionItemRow]
+    return [column.name, value === null || value === undefined ? null : column.mapToDriverValue(value)]
+  }))))
+}
+
+export async function applySubscriptionEvent (
+  context: ApplyContext,
+  payload: ProjectedSubscription
+): Promise<ApplyResult<SubscriptionState>> {
+  const id = required(payload.id, 'id')
+  const status = oneOf(payload.status, SUBSCRIPTION_STATUSES, 'status')
+  const version = entityVersion(payload.updated_at, context.occurredAt, context.eventId)
+  const { tx } = context
+
+  const before = await loadSubscriptionState(tx, id)
+  const order = compareVersions(version, before?.version)
+  if (order === 'older') {
+    // Only subscription.created names the checkout transaction, and it may lose the version race to
+    // .activated (same entity updated_at): the link is a fact, not state, so it is kept either way.
+    if (before !== null && before.originTransactionId === null && payload.transaction_id !== null) {
+      await tx.query(KEEP_ORIGIN_TRANSACTION, [id, payload.transaction_id])
+      return { outcome: 'stale', note: `older than the stored version ${before.version}; kept its checkout transaction id`, relink: true }
+    }
+    return { outcome: 'stale', note: `older than the stored version ${before?.version ?? ''}` }
+  }
+  if (order === 'same' && before !== null) return { outcome: 'applied', before, after: before, note: ALREADY_APPLIED }
+  // Canceled is terminal at Paddle: only a strictly newer entity may move a subscription out of it,
+  // never a re-sent or fanned-out event that carries the same entity updated_at.
+  if (before?.status === 'canceled' && status !== 'canceled' &&
+    (payload.updated_at ?? '') <= entityUpdatedAtOf(before.version)) {
+    return { outcome: 'stale', note: 'the subscription is canceled and this event is not strictly newer' }
+  }
+
+  const customAccountId = payload.custom_data?.[context.accountIdKey] ?? null
+  const row = {
+    id,
+    customerId: payload.customer_id,
+    customAccountId,
+    // Resolved again by relinkAccounts in the same transaction.
+    accountId: customAccountId ?? before?.accountId ?? null,
+    // Only subscription.created carries transaction_id; later events must not erase it.
+    originTransactionId: payload.transaction_id ?? before?.originTransactionId ?? null,
+    status,
+    currencyCode: payload.currency_code,
+    collectionMode: payload.collection_mode,
+    billingInterval: payload.billing_cycle?.interval ?? null,
+    billingFrequency: payload.billing_cycle?.frequency ?? null,
+    currentPeriodStartsAt: payload.current_billing_period?.starts_at ?? null,
+    currentPeriodEndsAt: payload.current_billing_period?.ends_at ?? null,
+    nextBilledAt: payload.next_billed_at,
+    startedAt: payload.started_at,
+    firstBilledAt: payload.first_billed_at,
+    pausedAt: payload.paused_at,
+    canceledAt: payload.canceled_at,
+    trialEndsAt: latest(payload.items.map((item) => item.trial_dates?.ends_at ?? null)),
+    scheduledChangeAction: payload.scheduled_change?.action ?? null,
+    scheduledChangeEffectiveAt: payload.scheduled_change?.effective_at ?? null,
+    scheduledChangeResumeAt: payload.scheduled_change?.resume_at ?? null,
+    discountId: payload.discount?.id ?? null,
+    paddleCreatedAt: payload.created_at,
+    paddleUpdatedAt: payload.updated_at,
+    version,
+  }
+  // The row is locked and compared above; the statement's own version guard refuses to go back too.
+  await tx.query(statements.upsert, statements.values(row))
+
+  const items: SubscriptionItemRow[] = payload.items
+    .filter((item) => item.price_id !== null)
+    .map((item) => ({
+      subscriptionId: id,
+      priceId: item.price_id ?? '',
+      productId: item.product_id,
+      quantity: item.quantity ?? 1,
+      status: item.status,
+      recurring: item.recurring,
+      unitPriceAmount: item.unit_price?.amount ?? null,
+      unitPriceCurrencyCode: item.unit_price?.currency_code ?? null,
+      billingInterval: item.billing_cycle?.interval ?? null,
+      billingFrequency: item.billing_cycle?.frequency ?? null,
+      trialStartsAt: item.trial_dates?.starts_at ?? null,
+      trialEndsAt: item.trial_dates?.ends_at ?? null,
+      previouslyBilledAt: item.previously_billed_at,
+      nextBilledAt: item.next_billed_at,
+    }))
+  items.sort(byPriceId)
+  // Most events leave the items as they were: rewrite them only when they changed.
+  if (before === null || !sameItems(before.items, items)) {
+    await tx.query(DELETE_ITEMS, [id])
+    if (items.length > 0) await tx.query(INSERT_ITEMS, [itemsAsJson(items)])
+  }
+
+  const after: SubscriptionState = { ...row, items }
+  const relink = before === null || before.customerId !== after.customerId ||
+    before.customAccountId !== after.customAccountId || before.originTransactionId !== after.originTransactionId
+  return { outcome: 'applied', before, after, relink }
+}
+
+const ITEM_FIELDS = ['priceId', 'productId', 'quantity', 'status', 'recurring', 'unitPriceAmount', 'unitPriceCurrencyCode',
+  'billingInterval', 'billingFrequency', 'trialStartsAt', 'trialEndsAt', 'previouslyBilledAt', 'nextBilledAt'] as const
+
+/** Both lists sorted by price id. */
+function sameItems (a: SubscriptionItemRow[], b: SubscriptionItemRow[]): boolean {
+  return a.length === b.length && a.every((item, index) => ITEM_FIELDS.every((field) => item[field] === b[index]?.[field]))
+}
+
+function byPriceId (a: { priceId: string }, b: { priceId: string }): number {
+  return a.priceId < b.priceId ? -1 : a.priceId > b.priceId ? 1 : 0
+}
+
+function latest (values: Array<string | null>): string | null {
+  let result: string | null = null
+  for (const value of values) if (value !== null && (result === null || value > result)) result = value
+  return result
+}

@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto'
+import { Type, type Static } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Subscription } from '../billing/billing.schemas.js'
+import { nowTimestamp, type Clock } from '../platform/clock.js'
+import { AccountId, errorResponses, Nullable, NullableTimestamp, Timestamp } from '../platform/schemas.js'
+import { decideEntitlement, type Access, type EntitlementPolicy } from './decide.js'
+import { findAccountSubscriptions } from './entitlements.repository.js'
+
+export const Entitlement = Type.Object({
+  accountId: Type.String(),
+  access: Type.Union([Type.Literal('granted'), Type.Literal('grace'), Type.Literal('denied')]),
+  reason: Type.Union(['active', 'trialing', 'past_due_grace', 'cancel_scheduled', 'pause_scheduled', 'past_due', 'paused', 'canceled', 'no_subscription']
+    .map((reason) => Type.Literal(reason))),
+  until: NullableTimestamp,
+  subscription: Nullable(Subscription),
+  asOf: Timestamp,
+}, { description: 'Whether the account is paid up, why, and until when' })
+
+export interface EntitlementRoutesOptions {
+  policy: EntitlementPolicy
+  clock: Clock
+  onAnswer?: (access: Access) => void
+}
+
+export const entitlementRoutes: FastifyPluginAsyncTypebox<EntitlementRoutesOptions> = async (app, options) => {
+  app.get('/accounts/:accountId/entitlement', {
+    schema: {
+      tags: ['entitlements'],
+      summary: 'Is this account paid up?',
+      description: 'Evaluated at request time. An unknown account is denied / no_subscription. With several ' +
+        'subscriptions the most generous answer wins. Send If-None-Match with the last ETag to get 304 when nothing changed.',
+      params: Type.Object({ accountId: AccountId }),
+      response: { 200: Entitlement, 304: Type.Unsafe<undefined>({ description: 'Not modified: the answer is the one with this ETag' }), ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const { accountId } = request.params
+    const asOf = nowTimestamp(options.clock)
+    const subscriptions = await findAccountSubscriptions(app.database, accountId)
+    const decision = decideEntitlement(subscriptions, options.policy, asOf)
+    options.onAnswer?.(decision.access)
+    // The answer without asOf, as JSON text: the subscription's JSON comes ready-made from PostgreSQL
+    // (see entitlements.repository.ts), so nothing here parses or serialises it again.
+    const answer = `{"accountId":${JSON.stringify(accountId)},"access":"${decision.access}","reason":"${decision.reason}",` +
+      `"until":${JSON.stringify(decision.until)},"subscription":${decision.subscription?.json ?? 'null'}`
+    // The tag covers the answer, not the time it was given: asOf alone never defeats a 304.
+    const etag = `"${createHash('sha256').update(answer).digest('base64url').slice(0, 27)}"`
+    reply.header('etag', etag).header('cache-control', 'private, no-cache')
+    if (matchesEtag(request.headers['if-none-match'], etag)) return await reply.status(304).send()
+    // Already JSON text: Fastify sends a string as it is, so the schema above documents the answer
+    // without serialising it a second time.
+    const json: unknown = `${answer},"asOf":"${asOf}"}`
+    return await reply.type('application/json; charset=utf-8').send(json as Static<typeof Entitlement>)
+  })
+}
+
+function matchesEtag (header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false
+  return header.split(',').some((candidate) => {
+    const tag = candidate.trim().replace(/^W\//, '')
+    return tag === etag || tag === '*'
+  })
+}

@@ -1,0 +1,19 @@
+import type { FastifyPluginAsync } from 'fastify'
+import { billingRoutes } from '../billing/billing.routes.js'
+import { entitlementRoutes, type EntitlementRoutesOptions } from '../entitlements/entitlements.routes.js'
+import { createBearerAuth } from './auth.js'
+
+export interface InternalRoutesOptions {
+  tokens: readonly string[]
+  entitlements: EntitlementRoutesOptions
+}
+
+/** Everything under /internal: for TrackSera's own services, behind a bearer token. */
+export const internalRoutes: FastifyPluginAsync<InternalRoutesOptions> = async (app, options) => {
+  app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, security: [{ bearer: [] }] }
+  })
+  app.addHook('onRequest', createBearerAuth(options.tokens))
+  await app.register(billingRoutes)
+  await app.register(entitlementRoutes, options.entitlements)
+}

@@ -1,0 +1,9 @@
+// `npm run worker` (node dist/worker.js): the inbox worker and the other background loops, without HTTP.
+import { loadConfig } from './platform/config.js'
+import { closeOnSignals, runEntry, startWorkerProcess } from './platform/runtime.js'
+
+runEntry(async () => {
+  const worker = await startWorkerProcess(loadConfig({ role: 'worker' }))
+  worker.logger.info('worker process running')
+  closeOnSignals(worker)
+})
