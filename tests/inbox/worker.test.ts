@@ -1,0 +1,129 @@
+import { eq, inArray, sql } from 'drizzle-orm'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { paddleInboxTable, subscriptionsTable } from '#src/db/schema.js'
+import { createWakeSignal } from '#src/inbox/wake.js'
+import { createInboxWorker, defaultRetryDelaySeconds } from '#src/inbox/worker.js'
+import type { BackgroundLoops } from '#src/platform/background.js'
+import { buildTestApp, silentLogger, type TestApp } from '../helpers/app.js'
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js'
+import { deliver, readFixture, withFreshEventIds, type PaddleEvent } from '../helpers/paddle.js'
+import { DAY, freshIds, subscriptionEvent } from '../helpers/scenarios.js'
+import { createTestLoops } from '../helpers/worker.js'
+
+describe('retry delays', () => {
+  it('double with each attempt, keep at least half as jitter, and stop growing at 15 minutes', () => {
+    expect(defaultRetryDelaySeconds(1, () => 0)).toBe(1)
+    expect(defaultRetryDelaySeconds(1, () => 1)).toBe(2)
+    expect(defaultRetryDelaySeconds(5, () => 0)).toBe(16)
+    expect(defaultRetryDelaySeconds(5, () => 0.5)).toBe(24)
+    expect(defaultRetryDelaySeconds(30, () => 1)).toBe(900)
+  })
+})
+
+describe('the inbox worker', () => {
+  let database: TestDatabase
+  let testApp: TestApp
+  let loops: BackgroundLoops
+
+  beforeAll(async () => {
+    database = await createTestDatabase()
+    testApp = await buildTestApp(database, { env: { WORKER_MAX_ATTEMPTS: '3' } })
+    loops = createTestLoops(testApp.config, database.handle, testApp.app.log as never)
+  })
+  afterAll(async () => {
+    await testApp.app.close()
+    await database.drop()
+  })
+
+  const send = async (...events: PaddleEvent[]): Promise<void> => {
+    for (const event of events) expect((await deliver(testApp.app, event)).statusCode).toBe(200)
+  }
+  const rows = async (events: PaddleEvent[]) => await database.handle.db.select().from(paddleInboxTable)
+    .where(inArray(paddleInboxTable.eventId, events.map((event) => event.event_id)))
+  /** Lets time pass for the failed rows: their retry falls due now. */
+  const fastForward = async (): Promise<void> => {
+    await database.handle.db.update(paddleInboxTable).set({ nextAttemptAt: sql`now()` }).where(eq(paddleInboxTable.status, 'failed'))
+  }
+
+  it('retries a failing event with backoff, then marks it dead, while other subscriptions keep being applied', async () => {
+    const poisonIds = freshIds()
+    const poison = subscriptionEvent('subscription.updated', poisonIds, { status: 'active', time: DAY })
+    poison.data.status = 'reticulating' // not a Paddle subscription status: the apply throws
+    poison.data.custom_data = { account_id: poisonIds.account, note: 'personal@example.com' }
+    const healthy = Array.from({ length: 3 }, () => subscriptionEvent('subscription.created', freshIds(), { status: 'active', time: DAY }))
+    await send(poison, ...healthy)
+    await loops.worker.drain()
+
+    const [afterFirst] = await rows([poison])
+    expect(afterFirst).toMatchObject({ status: 'failed', attempts: 1, lastError: 'InvalidPayloadError: data.status is not one of active, canceled, past_due, paused, trialing' })
+    expect(Date.parse(afterFirst?.nextAttemptAt ?? '')).toBeGreaterThan(Date.now())
+    expect((await rows(healthy)).map((row) => row.status)).toEqual(['processed', 'processed', 'processed'])
+
+    // Nothing runs it again before its retry falls due.
+    expect(await loops.worker.drain()).toBe(0)
+    await fastForward()
+    await loops.worker.drain()
+    expect((await rows([poison]))[0]).toMatchObject({ status: 'failed', attempts: 2 })
+
+    const later = subscriptionEvent('subscription.created', freshIds(), { status: 'active', time: DAY })
+    await send(later)
+    await fastForward()
+    await loops.worker.drain()
+    expect((await rows([poison]))[0]).toMatchObject({ status: 'dead', attempts: 3 })
+    expect((await rows([later]))[0]).toMatchObject({ status: 'processed', outcome: 'applied' })
+    expect(JSON.stringify(await rows([poison]))).not.toContain('personal@example.com')
+    expect(testApp.logs.text()).not.toContain('personal@example.com')
+
+    // Dead is final: no further attempt.
+    await fastForward()
+    expect(await loops.worker.drain()).toBe(0)
+    const stored = await database.handle.db.select().from(subscriptionsTable).where(eq(subscriptionsTable.id, poisonIds.subscription))
+    expect(stored).toEqual([])
+  })
+
+  it('marks events about entities it does not track as ignored', async () => {
+    const events = ['address.created.json', 'product.updated.json', 'payout.paid.json', 'node-sdk/invoice.paid.json']
+      .map((file) => withFreshEventIds(readFixture(file)))
+    await send(...events)
+    await loops.worker.drain()
+    for (const row of await rows(events)) {
+      expect(row).toMatchObject({ status: 'ignored', outcome: 'ignored', attempts: 1, processedAt: expect.any(String) })
+    }
+  })
+
+  it('is woken by the intake\'s NOTIFY on another connection, not by its poll', async () => {
+    const workerHandle = await database.connect({ poolMax: 3 })
+    const wake = createWakeSignal(database.handle)
+    const intake = await buildTestApp(database, { dependencies: { onEventStored: () => wake.notify() } })
+    const worker = createInboxWorker({
+      database: workerHandle,
+      logger: silentLogger,
+      concurrency: 2,
+      maxAttempts: 3,
+      // Far longer than the test: only the notification can wake it.
+      pollIntervalMs: 60_000,
+      accountIdKey: 'account_id',
+    })
+    await worker.start()
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100)) // let the first poll pass
+      // The latency itself is measured by `npm run bench`; here: applied long before any poll could run.
+      for (let round = 0; round < 5; round += 1) {
+        const event = subscriptionEvent('subscription.created', freshIds(), { status: 'active', time: DAY })
+        expect((await deliver(intake.app, event)).statusCode).toBe(200)
+        const acknowledged = Date.now()
+        for (;;) {
+          const [row] = await rows([event])
+          if (row?.status === 'processed') break
+          if (Date.now() - acknowledged > 10_000) throw new Error('not applied: nothing woke the worker')
+          await new Promise((resolve) => setTimeout(resolve, 5))
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    } finally {
+      await worker.stop()
+      wake.close()
+      await intake.app.close()
+    }
+  })
+})
