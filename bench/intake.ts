@@ -4,12 +4,11 @@
  * straight through `pg` at the same concurrency.
  */
 import { readFileSync } from 'node:fs'
-import pg from 'pg'
 import { signPaddlePayload } from '../src/paddle/signature.js'
 import { parseEnvelope } from '../src/paddle/envelope.js'
 import { projectEvent } from '../src/paddle/projection.js'
 import { runLoad } from './http-load.js'
-import { microsPer, percentile, postgresCpuSeconds, printTable, processCpuSeconds, PROJECT_ROOT, sleep, startBuilt } from './support.js'
+import { cpuDifference, microsPer, postgresCpuSeconds, printTable, processCpuSeconds, PROJECT_ROOT, startBuilt, straightThroughPg } from './support.js'
 
 const SECRET = 'pdl_ntfset_01jbench00000000000000000000_BenchmarkSecret000000000000000'
 const TOKEN = 'bench-internal-token-0123456789'
@@ -88,12 +87,14 @@ export async function benchIntake (options: IntakeOptions): Promise<void> {
   const cpuBefore = { service: processCpuSeconds(service.child.pid), postgres: postgresCpuSeconds() }
   const intake = await load(options.durationSeconds)
   const cpu = {
-    service: difference(processCpuSeconds(service.child.pid), cpuBefore.service),
-    postgres: difference(postgresCpuSeconds(), cpuBefore.postgres),
+    service: cpuDifference(processCpuSeconds(service.child.pid), cpuBefore.service),
+    postgres: cpuDifference(postgresCpuSeconds(), cpuBefore.postgres),
   }
   await service.stop()
 
-  const ceiling = await insertCeiling(options, () => events.nextRow())
+  // The database alone: ready-made rows, one statement (and commit) per row, on each connection.
+  const ceiling = await straightThroughPg(options.databaseUrl, options.connections, options.durationSeconds,
+    { name: 'inbox_insert_one', text: INSERT_ONE }, () => events.nextRow())
   printTable(`Intake: ${options.connections} connections, ${options.durationSeconds} s, body ${(sampleSize / 1024).toFixed(1)} KB`,
     ['path', 'requests/s', 'p50 ms', 'p99 ms', 'errors', 'service CPU us/req', 'postgres CPU us/req'],
     [
@@ -106,48 +107,7 @@ export async function benchIntake (options: IntakeOptions): Promise<void> {
     `p99 ${intake.p99.toFixed(1)} ms (target < 30 ms); errors ${intake.errors} (target 0)\n`)
 }
 
-function difference (after: number | null, before: number | null): number | null {
-  return after === null || before === null ? null : after - before
-}
-
 const INSERT_ONE = `INSERT INTO paddle_inbox
     (event_id, notification_id, event_type, entity_type, entity_id, customer_id, subscription_id, occurred_at, origin, payload)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
   ON CONFLICT (event_id) DO NOTHING`
-
-/** The database alone: each of N connections inserts ready-made rows, one statement (and commit) per row. */
-async function insertCeiling (options: IntakeOptions, nextRow: () => unknown[]) {
-  const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.connections })
-  const loop = async (deadline: number, latencies: number[] | null): Promise<number> => {
-    const client = await pool.connect()
-    let errors = 0
-    try {
-      while (Date.now() < deadline) {
-        const values = nextRow()
-        const started = process.hrtime.bigint()
-        try {
-          await client.query({ name: 'inbox_insert_one', text: INSERT_ONE, values })
-        } catch {
-          errors += 1
-        }
-        latencies?.push(Number(process.hrtime.bigint() - started) / 1e6)
-      }
-    } finally {
-      client.release()
-    }
-    return errors
-  }
-  const workers = (seconds: number, latencies: number[] | null) =>
-    Array.from({ length: options.connections }, async () => await loop(Date.now() + seconds * 1000, latencies))
-  await Promise.all(workers(3, null))
-  await sleep(200)
-  const latencies: number[] = []
-  const postgresBefore = postgresCpuSeconds()
-  const started = Date.now()
-  const errors = (await Promise.all(workers(options.durationSeconds, latencies))).reduce((sum, count) => sum + count, 0)
-  const elapsed = (Date.now() - started) / 1000
-  const postgresCpu = difference(postgresCpuSeconds(), postgresBefore)
-  await pool.end()
-  latencies.sort((a, b) => a - b)
-  return { requests: latencies.length, rate: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors, postgresCpu }
-}

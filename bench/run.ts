@@ -1,15 +1,35 @@
 /**
- * `npm run bench [-- intake ...]`: builds the service, then measures it against PostgreSQL in a fresh
- * database on BENCH_DATABASE_URL's server (default: this machine's, postgres://postgres@127.0.0.1:5432).
+ * `npm run bench [-- intake processing ...]`: builds the service, then measures it against PostgreSQL
+ * in fresh databases on BENCH_DATABASE_URL's server (default: this machine's, postgres://postgres@127.0.0.1:5432).
  */
 import pino from 'pino'
 import { createDatabase } from '../src/db/client.js'
 import { runMigrations } from '../src/db/migrate.js'
+import { benchEntitlement } from './entitlement.js'
 import { benchIntake } from './intake.js'
-import { createBenchDatabase } from './support.js'
+import { benchProcessing } from './processing.js'
+import { createBenchDatabase, type BenchDatabase } from './support.js'
 
-const BENCHES: Record<string, (databaseUrl: string) => Promise<void>> = {
-  intake: async (databaseUrl) => { await benchIntake({ databaseUrl, connections: 32, durationSeconds: 20 }) },
+type Bench = (freshDatabase: () => Promise<BenchDatabase>) => Promise<void>
+
+const BENCHES: Record<string, Bench> = {
+  intake: async (freshDatabase) => {
+    const database = await freshDatabase()
+    try {
+      await benchIntake({ databaseUrl: database.url, connections: 32, durationSeconds: 20 })
+    } finally {
+      await database.drop()
+    }
+  },
+  processing: async (freshDatabase) => { await benchProcessing({ freshDatabase, backlog: 50_000 }) },
+  entitlement: async (freshDatabase) => {
+    const database = await freshDatabase()
+    try {
+      await benchEntitlement({ databaseUrl: database.url, subscriptions: 100_000, connections: 32, durationSeconds: 20 })
+    } finally {
+      await database.drop()
+    }
+  },
 }
 
 async function main (): Promise<void> {
@@ -18,17 +38,18 @@ async function main (): Promise<void> {
   const unknown = names.filter((name) => !(name in BENCHES))
   if (unknown.length > 0) throw new Error(`unknown benchmark(s): ${unknown.join(', ')}; choose from ${Object.keys(BENCHES).join(', ')}`)
   const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-  for (const name of names) {
+  const freshDatabase = async (): Promise<BenchDatabase> => {
     const database = await createBenchDatabase(serverUrl)
+    const handle = await createDatabase({ databaseUrl: database.url, logger: pino({ level: 'silent' }), poolMax: 2 })
     try {
-      const handle = await createDatabase({ databaseUrl: database.url, logger: pino({ level: 'silent' }), poolMax: 2 })
       await runMigrations(handle, database.url)
-      await handle.close()
-      await BENCHES[name]?.(database.url)
     } finally {
-      await database.drop()
+      await handle.close()
     }
+    return database
   }
+  process.stdout.write(`node ${process.version}; database server ${new URL(serverUrl).host}\n`)
+  for (const name of names) await BENCHES[name]?.(freshDatabase)
 }
 
 main().catch((error: unknown) => {

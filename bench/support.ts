@@ -2,8 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import net from 'node:net'
-import { fileURLToPath } from 'node:url'
 import pg from 'pg'
+import { fileURLToPath } from 'node:url'
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url))
 
@@ -31,7 +31,13 @@ export async function createBenchDatabase (serverUrl: string): Promise<BenchData
   }
 }
 
-export interface ServiceChild { child: ChildProcess, port: number, stop(): Promise<number | null> }
+export interface ServiceChild {
+  child: ChildProcess
+  port: number
+  /** Throws (with its stderr) if the process has exited. */
+  assertRunning(): void
+  stop(): Promise<number | null>
+}
 
 export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -45,9 +51,9 @@ export async function freePort (): Promise<number> {
 }
 
 /** Starts a built entry point and, for the service, waits until /health/ready answers 200. */
-export async function startBuilt (entry: string, env: Record<string, string>, options: { http?: boolean } = {}): Promise<ServiceChild> {
+export async function startBuilt (entry: string, env: Record<string, string>, options: { http?: boolean, nodeArgs?: string[] } = {}): Promise<ServiceChild> {
   const port = options.http === false ? 0 : await freePort()
-  const child = spawn(process.execPath, [entry], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), entry], {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env.PATH ?? '', TZ: 'UTC', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -70,6 +76,9 @@ export async function startBuilt (entry: string, env: Record<string, string>, op
   return {
     child,
     port,
+    assertRunning: () => {
+      if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}:\n${stderr}`)
+    },
     stop: async () => await new Promise<number | null>((resolve) => {
       if (child.exitCode !== null) {
         resolve(child.exitCode)
@@ -144,4 +153,63 @@ export function processCpuSeconds (pid: number | undefined): number | null {
 
 export function microsPer (seconds: number | null, count: number): string {
   return seconds === null || count === 0 ? 'n/a' : (1e6 * seconds / count).toFixed(0)
+}
+
+export interface StraightResult { requests: number, rate: number, p50: number, p99: number, errors: number, postgresCpu: number | null }
+
+/**
+ * The ceiling a benchmark compares the service with: `connections` clients, each on its own pg
+ * connection, sending the same statement back to back for `durationSeconds` (after a 3 s warm-up).
+ */
+export async function straightThroughPg (
+  databaseUrl: string,
+  connections: number,
+  durationSeconds: number,
+  statement: { name: string, text: string },
+  nextValues: () => unknown[]
+): Promise<StraightResult> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: connections })
+  const loop = async (deadline: number, latencies: number[] | null): Promise<number> => {
+    const client = await pool.connect()
+    let errors = 0
+    try {
+      while (Date.now() < deadline) {
+        const values = nextValues()
+        const started = process.hrtime.bigint()
+        try {
+          await client.query({ name: statement.name, text: statement.text, values })
+        } catch {
+          errors += 1
+        }
+        latencies?.push(Number(process.hrtime.bigint() - started) / 1e6)
+      }
+    } finally {
+      client.release()
+    }
+    return errors
+  }
+  const run = async (seconds: number, latencies: number[] | null) =>
+    await Promise.all(Array.from({ length: connections }, async () => await loop(Date.now() + seconds * 1000, latencies)))
+  await run(3, null)
+  await sleep(200)
+  const latencies: number[] = []
+  const postgresBefore = postgresCpuSeconds()
+  const started = Date.now()
+  const errors = (await run(durationSeconds, latencies)).reduce((sum, count) => sum + count, 0)
+  const elapsed = (Date.now() - started) / 1000
+  const postgresAfter = postgresCpuSeconds()
+  await pool.end()
+  latencies.sort((a, b) => a - b)
+  return {
+    requests: latencies.length,
+    rate: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    errors,
+    postgresCpu: postgresAfter === null || postgresBefore === null ? null : postgresAfter - postgresBefore,
+  }
+}
+
+export function cpuDifference (after: number | null, before: number | null): number | null {
+  return after === null || before === null ? null : after - before
 }

@@ -1,0 +1,122 @@
+/**
+ * Processing: events applied per second from a backlog of pending mixed events, with one and with two
+ * worker processes (dist/worker.js); and the idle latency from a webhook's 200 to its event applied.
+ */
+import pg from 'pg'
+import pino from 'pino'
+import { createDatabase } from '../src/db/client.js'
+import { createInboxWriter } from '../src/inbox/inbox-writer.js'
+import { signPaddlePayload } from '../src/paddle/signature.js'
+import { subscriptionLifecycle, toInboxRow } from './events.js'
+import { percentile, postgresCpuSeconds, printTable, sleep, startBuilt, type BenchDatabase } from './support.js'
+
+const SECRET = 'pdl_ntfset_01jbench00000000000000000000_BenchmarkSecret000000000000000'
+const TOKEN = 'bench-internal-token-0123456789'
+
+export interface ProcessingOptions {
+  /** Makes a fresh, migrated database for each measurement. */
+  freshDatabase: () => Promise<BenchDatabase>
+  backlog: number
+}
+
+/** Fills the inbox with `count` pending events (whole subscription lifecycles) through the intake's own writer. */
+export async function fillInbox (databaseUrl: string, count: number): Promise<void> {
+  const handle = await createDatabase({ databaseUrl, logger: pino({ level: 'silent' }), poolMax: 8 })
+  const writer = createInboxWriter(handle, { maxBatchSize: 500, maxConcurrentStatements: 4 })
+  const rows = Array.from({ length: Math.ceil(count / 8) }, (_, index) => subscriptionLifecycle(`acc_bench${index}`, index * 7)).flat().slice(0, count).map(toInboxRow)
+  for (let start = 0; start < rows.length; start += 2_000) {
+    await Promise.all(rows.slice(start, start + 2_000).map(async (row) => await writer.insert(row)))
+  }
+  await handle.close()
+}
+
+async function pendingCount (client: pg.Client): Promise<number> {
+  const result = await client.query<{ count: number }>("SELECT count(*)::int AS count FROM paddle_inbox WHERE status IN ('pending', 'failed')")
+  return result.rows[0]?.count ?? 0
+}
+
+async function drainWithWorkers (databaseUrl: string, workers: number, backlog: number) {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  const before = postgresCpuSeconds()
+  const started = Date.now()
+  const children = await Promise.all(Array.from({ length: workers }, async () => await startBuilt('dist/worker.js', {
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'warn',
+    MIGRATE_ON_START: 'false',
+  }, { http: false })))
+  let remaining = backlog
+  while (remaining > 0) {
+    await sleep(200)
+    for (const child of children) child.assertRunning()
+    remaining = await pendingCount(client)
+    if (Date.now() - started > 600_000) throw new Error(`${remaining} events still pending after 10 minutes`)
+  }
+  const elapsed = (Date.now() - started) / 1000
+  const postgresCpu = postgresCpuSeconds()
+  const failures = (await client.query<{ count: number }>("SELECT count(*)::int AS count FROM paddle_inbox WHERE status NOT IN ('processed', 'ignored') OR attempts <> 1")).rows[0]?.count ?? -1
+  await Promise.all(children.map(async (child) => await child.stop()))
+  await client.end()
+  return { rate: backlog / elapsed, elapsed, failures, postgresCpuPerEvent: before === null || postgresCpu === null ? null : (postgresCpu - before) / backlog }
+}
+
+async function idleLatency (databaseUrl: string, samples: number) {
+  const service = await startBuilt('dist/server.js', {
+    DATABASE_URL: databaseUrl,
+    PADDLE_WEBHOOK_SECRETS: SECRET,
+    INTERNAL_API_TOKENS: TOKEN,
+    LOG_LEVEL: 'warn',
+  })
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  const latencies: number[] = []
+  for (let index = 0; index < samples; index += 1) {
+    const [event] = subscriptionLifecycle(`acc_latency${index}`)
+    if (event === undefined) continue
+    const body = JSON.stringify(event)
+    const response = await fetch(`http://127.0.0.1:${service.port}/webhooks/paddle`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'paddle-signature': signPaddlePayload(SECRET, body, Math.floor(Date.now() / 1000)) },
+      body,
+    })
+    const acknowledged = process.hrtime.bigint()
+    if (response.status !== 200) throw new Error(`webhook answered ${response.status}`)
+    for (;;) {
+      const row = await client.query<{ status: string }>('SELECT status FROM paddle_inbox WHERE event_id = $1', [event.event_id])
+      if (row.rows[0]?.status === 'processed') break
+    }
+    latencies.push(Number(process.hrtime.bigint() - acknowledged) / 1e6)
+    await sleep(100) // idle between events: every one has to wake the worker
+  }
+  await client.end()
+  await service.stop()
+  latencies.sort((a, b) => a - b)
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? Number.NaN, samples: latencies.length }
+}
+
+export async function benchProcessing (options: ProcessingOptions): Promise<void> {
+  const rows: Array<Array<string | number>> = []
+  for (const workers of [1, 2]) {
+    const database = await options.freshDatabase()
+    try {
+      await fillInbox(database.url, options.backlog)
+      const result = await drainWithWorkers(database.url, workers, options.backlog)
+      rows.push([`${workers} worker process${workers > 1 ? 'es' : ''} (WORKER_CONCURRENCY=4 each)`, result.rate, result.elapsed,
+        result.postgresCpuPerEvent === null ? 'n/a' : (result.postgresCpuPerEvent * 1e6).toFixed(0), result.failures])
+    } finally {
+      await database.drop()
+    }
+  }
+  printTable(`Processing: backlog of ${options.backlog} pending mixed events (8-event subscription lifecycles)`,
+    ['workers', 'events/s', 'seconds', 'postgres CPU us/event', 'not applied once'], rows)
+  process.stdout.write('target: >= 1000 events/s with one worker\n')
+
+  const database = await options.freshDatabase()
+  try {
+    const latency = await idleLatency(database.url, 50)
+    printTable('Idle latency: webhook 200 -> event applied (service with its in-process worker, one event at a time)',
+      ['samples', 'p50 ms', 'p99 ms', 'max ms'], [[latency.samples, latency.p50, latency.p99, latency.max]])
+  } finally {
+    await database.drop()
+  }
+}
