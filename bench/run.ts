@@ -5,6 +5,7 @@
 import pino from 'pino'
 import { createDatabase } from '../src/db/client.js'
 import { runMigrations } from '../src/db/migrate.js'
+import { benchDispatch } from './dispatch.js'
 import { benchEntitlement } from './entitlement.js'
 import { benchIntake } from './intake.js'
 import { benchProcessing } from './processing.js'
@@ -22,6 +23,9 @@ const BENCHES: Record<string, Bench> = {
     }
   },
   processing: async (freshDatabase) => { await benchProcessing({ freshDatabase, backlog: 50_000 }) },
+  dispatch: async (freshDatabase) => {
+    await benchDispatch({ freshDatabase, backlog: 20_000, webhooksPerSecond: 200, durationSeconds: 20 })
+  },
   entitlement: async (freshDatabase) => {
     const database = await freshDatabase()
     try {

@@ -34,6 +34,11 @@ export interface DatabaseHandle {
   transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>
   /** VACUUM (ANALYZE) one of our tables: outside any transaction, as VACUUM must be. */
   vacuum(table: string): Promise<void>
+  /**
+   * Runs `work` only if no other session holds the advisory lock `key` (held on a connection of its
+   * own for as long as `work` runs, which may call out without holding a transaction open).
+   */
+  withLock<T>(key: number, work: () => Promise<T>): Promise<{ ran: true, result: T } | { ran: false }>
   /** Subscribes to a NOTIFY channel; resolves to an unsubscribe function. */
   listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>
   close(): Promise<void>
@@ -88,6 +93,20 @@ function createPostgresDatabase (options: DatabaseOptions & { databaseUrl: strin
     query: async (statement, values) => await run(pool, statement, values),
     async vacuum (table) {
       await pool.query(`VACUUM (ANALYZE) "${table.replace(/"/g, '""')}"`)
+    },
+    async withLock (key, work) {
+      const client = await pool.connect()
+      try {
+        const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key])
+        if (rows[0]?.locked !== true) return { ran: false }
+        try {
+          return { ran: true, result: await work() }
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1)', [key])
+        }
+      } finally {
+        client.release()
+      }
     },
     async transaction (work) {
       const client = await pool.connect()
@@ -212,6 +231,8 @@ export function createPgliteHandle (client: PGlite): DatabaseHandle {
     async vacuum (table) {
       await client.exec(`VACUUM (ANALYZE) "${table.replace(/"/g, '""')}"`)
     },
+    // One process, one session: nobody else can hold the lock; the job just runs.
+    withLock: async (_key, work) => ({ ran: true, result: await work() }),
     async transaction (work) {
       return await client.transaction(async (pgliteTx) => {
         let transactionDb: Database | undefined

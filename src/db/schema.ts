@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { boolean, index, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core'
+import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core'
 import { minorUnits, timestamptz, versionText } from './columns.js'
 
 export const INBOX_STATUSES = ['pending', 'failed', 'processed', 'ignored', 'dead'] as const
@@ -180,4 +180,48 @@ export const adjustmentsTable = pgTable('adjustments', {
 }, (table) => [
   index('adjustments_transaction_idx').on(table.transactionId),
   index('adjustments_customer_idx').on(table.customerId),
+])
+
+export const EMAIL_EVENT_STATUSES = ['pending', 'delivered', 'dead', 'suppressed'] as const
+export type EmailEventStatus = typeof EMAIL_EVENT_STATUSES[number]
+
+/**
+ * The outbox of events for transactional emails, written in the transaction that applies the Paddle
+ * event they come from. `idempotency_key` makes one real change one row, whatever order or duplicates
+ * of Paddle events led to it. Personal data never: the email sender looks the customer up by id.
+ */
+export const emailEventsTable = pgTable('email_events', {
+  /** Public id, the Standard Webhooks `webhook-id`. */
+  id: text('id').primaryKey(),
+  /** Insertion order within a transaction; with tx_id, the pull feed's cursor. */
+  seq: bigint('seq', { mode: 'number' }).generatedAlwaysAsIdentity(),
+  /** The writing transaction's id: rows are served only once every older transaction has ended (see email-events.repository.ts). */
+  txId: bigint('tx_id', { mode: 'number' }).notNull().default(sql`(pg_current_xact_id()::text)::bigint`),
+  type: text('type').notNull(),
+  idempotencyKey: text('idempotency_key').notNull().unique(),
+  occurredAt: timestamptz('occurred_at').notNull(),
+  accountId: text('account_id'),
+  customerId: text('customer_id'),
+  subscriptionId: text('subscription_id'),
+  transactionId: text('transaction_id'),
+  /** Deliveries keep this order: one subscription's events reach the receiver in the order they were made. */
+  orderingKey: text('ordering_key').notNull(),
+  data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+  /** The Paddle event (or scheduled job) that produced it. */
+  sourceEventId: text('source_event_id'),
+  status: text('status').$type<EmailEventStatus>().notNull().default('pending'),
+  attempts: integer('attempts').notNull().default(0),
+  nextAttemptAt: timestamptz('next_attempt_at').notNull().default(sql`now()`),
+  /** A dispatcher holds the row until then while it delivers; a crashed one lets go by itself. */
+  leasedUntil: timestamptz('leased_until'),
+  lastError: text('last_error'),
+  lastStatusCode: integer('last_status_code'),
+  deliveredAt: timestamptz('delivered_at'),
+  createdAt: timestamptz('created_at').notNull().default(sql`now()`),
+}, (table) => [
+  index('email_events_feed_idx').on(table.txId, table.seq),
+  index('email_events_deliverable_idx').on(table.seq).where(sql`status = 'pending'`),
+  index('email_events_ordering_idx').on(table.orderingKey, table.seq).where(sql`status = 'pending'`),
+  index('email_events_customer_idx').on(table.customerId),
+  index('email_events_account_idx').on(table.accountId),
 ])

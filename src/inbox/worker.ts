@@ -26,12 +26,12 @@ export interface InboxWorkerOptions {
   accountIdKey: string
   /** In-process wake-ups from the intake. */
   wake?: WakeSignal
-  /** Runs inside the applying transaction, after the state change: derives the email events. */
-  afterApply?: (tx: Transaction, event: InboxEvent, applied: AppliedEvent) => Promise<void>
+  /** Runs inside the applying transaction, after the state change (derives the email events); returns what it recorded. */
+  afterApply?: (tx: Transaction, event: InboxEvent, applied: AppliedEvent) => Promise<number>
   /** Retry delay for the given attempt number, in seconds. */
   retryDelaySeconds?: (attempt: number) => number
-  /** Observes each processed event (metrics). */
-  onProcessed?: (event: InboxEvent, result: { status: string, outcome: string | null }) => void
+  /** Observes each processed event once its transaction has committed (metrics, waking the dispatcher). */
+  onProcessed?: (event: InboxEvent, result: { status: string, outcome: string | null, recorded: number }) => void
   /** VACUUM (ANALYZE) the busy tables after this many events processed by this process (0: never). */
   vacuumEvery?: number
 }
@@ -164,9 +164,9 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
   async function processNext (): Promise<boolean> {
     let claimed: InboxEvent | undefined
     try {
-      return await database.transaction(async (tx) => {
+      const result = await database.transaction(async (tx) => {
         const [row] = await tx.query<ClaimedRow>(CLAIM, [TRACKED_ENTITY_TYPES, [...busyEntities.keys()], [...busyCustomers.keys()]])
-        if (row === undefined) return false
+        if (row === undefined) return null
         hold(busyEntities, row.entity_id, 1)
         hold(busyCustomers, row.customer_id, 1)
         claimed = {
@@ -180,16 +180,16 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
           payload: row.payload,
         }
         const applied = await applyInboxEvent(tx, claimed, { accountIdKey: options.accountIdKey })
-        await options.afterApply?.(tx, claimed, applied)
+        const recorded = await options.afterApply?.(tx, claimed, applied) ?? 0
         const status = applied.outcome === 'ignored' ? 'ignored' : 'processed'
         await tx.query(MARK_PROCESSED, [claimed.eventId, status, applied.outcome, applied.note])
-        logger.debug({ event_id: claimed.eventId, event_type: claimed.eventType, outcome: applied.outcome }, 'paddle event processed')
-        options.onProcessed?.(claimed, { status, outcome: applied.outcome })
-        return true
-      }).then((worked) => {
-        if (worked) maybeVacuum()
-        return worked
+        return { event: claimed, status, outcome: applied.outcome, recorded }
       })
+      if (result === null) return false
+      logger.debug({ event_id: result.event.eventId, event_type: result.event.eventType, outcome: result.outcome }, 'paddle event processed')
+      options.onProcessed?.(result.event, result)
+      maybeVacuum()
+      return true
     } catch (error) {
       // Nothing claimed: the database itself failed; the caller backs off.
       if (claimed === undefined) throw error
@@ -214,7 +214,7 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
     const line = { event_id: event.eventId, event_type: event.eventType, attempts: marked.attempts, err: error }
     if (marked.status === 'dead') logger.error(line, 'paddle event dead after its last attempt')
     else logger.warn({ ...line, retry_in_seconds: Math.round(delay) }, 'paddle event failed; will retry')
-    options.onProcessed?.(event, { status: marked.status, outcome: null })
+    options.onProcessed?.(event, { status: marked.status, outcome: null, recorded: 0 })
   }
 
   async function waitForWork (): Promise<void> {

@@ -73,6 +73,8 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [],
     },
+    // Shared schemas keep their own names as components (EmailEvent.payment.failed...).
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => typeof json.$id === 'string' ? json.$id : `def-${index}` },
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 

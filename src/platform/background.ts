@@ -1,16 +1,25 @@
 /**
- * The loops that run beside (or without) the HTTP service: the inbox worker, and, as their features
- * arrive, the email-event dispatcher and the scheduled jobs. Each is restartable at any moment
- * without losing work; PostgreSQL is the only state they share.
+ * The loops that run beside (or without) the HTTP service: the inbox worker, the email-event
+ * dispatcher and the scheduled jobs. Each is restartable at any moment without losing work;
+ * PostgreSQL is the only state they share.
  */
 import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
-import type { WakeSignal } from '../inbox/wake.js'
+import { createDispatcher, EMAIL_EVENTS_CHANNEL, type Dispatcher } from '../email-events/dispatcher.js'
+import { recordEmailEvents } from '../email-events/outbox.js'
+import { recordTrialEndingNotices } from '../email-events/trial-notices.js'
+import { createWakeSignal, type WakeSignal } from '../inbox/wake.js'
 import { createInboxWorker, type InboxWorker } from '../inbox/worker.js'
+import { nowTimestamp, systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
+import { createScheduler, type ScheduledJob, type Scheduler } from './scheduler.js'
 
 export interface BackgroundLoops {
   worker: InboxWorker
+  /** Null when EMAIL_EVENTS_URL is not set: pull only. */
+  dispatcher: Dispatcher | null
+  scheduler: Scheduler
+  /** Starts what the configuration enables: worker, dispatcher, scheduler. */
   start(): Promise<void>
   stop(): Promise<void>
 }
@@ -18,26 +27,76 @@ export interface BackgroundLoops {
 export interface BackgroundDependencies {
   database: DatabaseHandle
   logger: Logger
+  /** In-process wake-ups from the intake. */
   wake?: WakeSignal
+  clock?: Clock
 }
 
+const TRIAL_NOTICE_INTERVAL_MS = 10 * 60_000
+
 export function createBackgroundLoops (config: Config, dependencies: BackgroundDependencies): BackgroundLoops {
+  const { database, logger } = dependencies
+  const clock = dependencies.clock ?? systemClock
+  // The worker tells the dispatcher about new email events: in this process at once, elsewhere by NOTIFY.
+  const emailWake = createWakeSignal(database, { channel: EMAIL_EVENTS_CHANNEL })
+
   const worker = createInboxWorker({
-    database: dependencies.database,
-    logger: dependencies.logger.child({ component: 'worker' }),
+    database,
+    logger: logger.child({ component: 'worker' }),
     concurrency: config.WORKER_CONCURRENCY,
     maxAttempts: config.WORKER_MAX_ATTEMPTS,
     pollIntervalMs: config.WORKER_POLL_INTERVAL_MS,
     accountIdKey: config.ACCOUNT_ID_CUSTOM_DATA_KEY,
     ...(dependencies.wake === undefined ? {} : { wake: dependencies.wake }),
+    afterApply: async (tx, event, applied) => await recordEmailEvents(tx, event, applied, {
+      maxAgeHours: config.EMAIL_EVENT_MAX_AGE_HOURS,
+      receiptUrlTemplate: config.RECEIPT_URL_TEMPLATE ?? null,
+    }, nowTimestamp(clock)),
+    onProcessed: (_event, result) => {
+      if (result.recorded > 0) emailWake.notify()
+    },
   })
+
+  const dispatcher = config.EMAIL_EVENTS_URL === undefined || config.EMAIL_EVENTS_SIGNING_SECRET === undefined
+    ? null
+    : createDispatcher({
+      database,
+      logger: logger.child({ component: 'dispatcher' }),
+      url: config.EMAIL_EVENTS_URL,
+      signingSecret: config.EMAIL_EVENTS_SIGNING_SECRET,
+      maxAttempts: config.EMAIL_EVENTS_MAX_ATTEMPTS,
+      timeoutMs: config.EMAIL_EVENTS_TIMEOUT_MS,
+      concurrency: config.DISPATCHER_CONCURRENCY,
+      pollIntervalMs: config.WORKER_POLL_INTERVAL_MS,
+      wake: emailWake,
+    })
+
+  const jobs: ScheduledJob[] = [{
+    name: 'trial-ending-notices',
+    lockKey: 7_301_101,
+    intervalMs: TRIAL_NOTICE_INTERVAL_MS,
+    run: async () => {
+      const recorded = await recordTrialEndingNotices(database, nowTimestamp(clock), config.TRIAL_ENDING_NOTICE_DAYS)
+      if (recorded > 0) emailWake.notify()
+    },
+  }]
+  const scheduler = createScheduler({ database, logger: logger.child({ component: 'scheduler' }), jobs })
+
   return {
     worker,
+    dispatcher,
+    scheduler,
     async start () {
-      await worker.start()
+      if (config.WORKER_ENABLED) await worker.start()
+      if (dispatcher !== null && config.DISPATCHER_ENABLED) await dispatcher.start()
+      else if (dispatcher === null) logger.info('EMAIL_EVENTS_URL is not set: email events are served by GET /internal/email-events only')
+      if (config.SCHEDULER_ENABLED) scheduler.start()
     },
     async stop () {
+      await scheduler.stop()
       await worker.stop()
+      await dispatcher?.stop()
+      emailWake.close()
     },
   }
 }

@@ -42,6 +42,19 @@ export const ConfigSchema = Type.Object({
   PAST_DUE_GRACE_DAYS: integer('Days a past-due subscription keeps access after its paid period ended', { default: 14, minimum: 0, maximum: 365 }),
   PAUSED_ACCESS: Type.Boolean({ description: 'Whether a paused subscription keeps access', default: false }),
   TRIAL_ACCESS: Type.Boolean({ description: 'Whether a trialing subscription has access', default: true }),
+  EMAIL_EVENT_MAX_AGE_HOURS: integer('Email events about changes older than this are recorded but suppressed (never delivered)', { default: 72, minimum: 1, maximum: 8760 }),
+  TRIAL_ENDING_NOTICE_DAYS: integer('How many days before a trial ends trial.ending_soon is emitted', { default: 3, minimum: 1, maximum: 60 }),
+  RECEIPT_URL_TEMPLATE: Type.Optional(Type.String({
+    description: 'Receipt link put into payment.succeeded, with {transactionId} replaced (for example https://app.tracksera.com/billing/receipts/{transactionId}); unset: no link',
+    pattern: '^https?://',
+  })),
+  EMAIL_EVENTS_URL: Type.Optional(Type.String({ description: 'Where email events are pushed (POST, Standard Webhooks signatures); unset: pull only', pattern: '^https?://' })),
+  EMAIL_EVENTS_SIGNING_SECRET: Type.Optional(Type.String({ description: 'Standard Webhooks secret (whsec_ + base64) signing the pushed email events; required with EMAIL_EVENTS_URL' })),
+  EMAIL_EVENTS_MAX_ATTEMPTS: integer('Delivery attempts of one email event before it is dead (12: about a day)', { default: 12, minimum: 1, maximum: 100 }),
+  EMAIL_EVENTS_TIMEOUT_MS: integer('Longest wait for the email receiver to answer one delivery', { default: 5000, minimum: 100, maximum: 60000 }),
+  DISPATCHER_ENABLED: Type.Boolean({ description: 'Push email events from this process when EMAIL_EVENTS_URL is set', default: true }),
+  DISPATCHER_CONCURRENCY: integer('Email event deliveries in flight at once, per process', { default: 16, minimum: 1, maximum: 256 }),
+  SCHEDULER_ENABLED: Type.Boolean({ description: 'Run the scheduled jobs (trial-ending notices...) from this process', default: true }),
   LOG_LEVEL: oneOf(LOG_LEVELS, 'pino log level', 'info'),
   MIGRATE_ON_START: Type.Boolean({ description: 'Apply pending migrations at start-up', default: true }),
 })
@@ -54,7 +67,7 @@ export type Config = Omit<ConfigFromEnv, 'PADDLE_WEBHOOK_SECRETS' | 'INTERNAL_AP
 }
 
 /** Variables whose values must never be echoed back, even when malformed. */
-const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRETS', 'INTERNAL_API_TOKENS', 'DATABASE_URL'])
+const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRETS', 'INTERNAL_API_TOKENS', 'DATABASE_URL', 'EMAIL_EVENTS_SIGNING_SECRET', 'EMAIL_EVENTS_URL'])
 const MIN_TOKEN_LENGTH = 16
 
 export type ConfigRole = 'service' | 'worker'
@@ -96,6 +109,7 @@ export function loadConfig (options: LoadConfigOptions = {}): Config {
     ...checkList('PADDLE_WEBHOOK_SECRETS', parsed.PADDLE_WEBHOOK_SECRETS, role === 'service', 1),
     ...checkList('INTERNAL_API_TOKENS', parsed.INTERNAL_API_TOKENS, role === 'service', MIN_TOKEN_LENGTH),
     ...checkDatabaseUrl(parsed.DATABASE_URL),
+    ...checkEmailPush(parsed.EMAIL_EVENTS_URL, parsed.EMAIL_EVENTS_SIGNING_SECRET),
   ]
   if (problems.length > 0) throw new ConfigError(problems)
   return {
@@ -121,6 +135,26 @@ function checkDatabaseUrl (value: string | undefined): string[] {
     if (url.protocol === 'postgres:' || url.protocol === 'postgresql:') return []
   } catch {}
   return ['DATABASE_URL: must be a postgres:// or postgresql:// connection string']
+}
+
+function checkEmailPush (url: string | undefined, secret: string | undefined): string[] {
+  const problems: string[] = []
+  if (url !== undefined) {
+    try {
+      // eslint-disable-next-line no-new
+      new URL(url)
+    } catch {
+      problems.push('EMAIL_EVENTS_URL: must be an http:// or https:// URL')
+    }
+    if (secret === undefined) problems.push('EMAIL_EVENTS_SIGNING_SECRET: is required when EMAIL_EVENTS_URL is set (whsec_ + base64)')
+  }
+  if (secret !== undefined) {
+    const key = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret)?.[1]
+    if (key === undefined || Buffer.from(key, 'base64').length < 24) {
+      problems.push('EMAIL_EVENTS_SIGNING_SECRET: must be whsec_ followed by at least 24 bytes in base64')
+    }
+  }
+  return problems
 }
 
 function describe (name: string): string {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { billingRoutes } from '../billing/billing.routes.js'
+import { emailEventRoutes } from '../email-events/email-events.routes.js'
 import { entitlementRoutes, type EntitlementRoutesOptions } from '../entitlements/entitlements.routes.js'
 import { createBearerAuth } from './auth.js'
 
@@ -16,4 +17,5 @@ export const internalRoutes: FastifyPluginAsync<InternalRoutesOptions> = async (
   app.addHook('onRequest', createBearerAuth(options.tokens))
   await app.register(billingRoutes)
   await app.register(entitlementRoutes, options.entitlements)
+  await app.register(emailEventRoutes)
 }

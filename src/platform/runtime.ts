@@ -45,7 +45,7 @@ export async function startService (config: Config): Promise<RunningService> {
   const app = await buildApp(config, { database, logger, onEventStored: () => wake.notify() })
   const loops = createBackgroundLoops(config, { database, logger, wake })
   await app.listen({ port: config.PORT, host: config.HOST })
-  if (config.WORKER_ENABLED) await loops.start()
+  await loops.start()
 
   let closing: Promise<void> | undefined
   const close = async (): Promise<void> => {

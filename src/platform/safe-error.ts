@@ -28,6 +28,9 @@ export function describeError (error: unknown, withStack = false): SafeError {
   if (typeof fields.constraint === 'string') safe.constraint = fields.constraint
   if (typeof fields.table === 'string') safe.table = fields.table
   if (typeof fields.column === 'string') safe.column = fields.column
+  // fetch's "fetch failed" says why only in its cause (ECONNREFUSED, ENOTFOUND...).
+  const cause = current.cause as { code?: unknown } | undefined
+  if (safe.code === undefined && typeof cause?.code === 'string') safe.code = cause.code
   if (withStack && current.stack !== undefined) safe.stack = current.stack
   return safe
 }

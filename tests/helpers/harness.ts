@@ -43,7 +43,7 @@ export function useHarness (options: { now: number, env?: Record<string, string>
   beforeAll(async () => {
     database = await createTestDatabase()
     testApp = await buildTestApp(database, { clock: () => harness.now, ...(options.env === undefined ? {} : { env: options.env }) })
-    loops = createTestLoops(testApp.config, database.handle)
+    loops = createTestLoops(testApp.config, database.handle, undefined, () => harness.now)
   })
   afterAll(async () => {
     await testApp?.app.close()

@@ -55,6 +55,16 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...valid, [name]: value })).toEqual([expect.stringMatching(expected)])
   })
 
+  it('requires a valid Standard Webhooks signing secret when email events are pushed', () => {
+    expect(problemsOf({ ...valid, EMAIL_EVENTS_URL: 'https://email.internal/hooks' }))
+      .toEqual([expect.stringMatching(/^EMAIL_EVENTS_SIGNING_SECRET: is required when EMAIL_EVENTS_URL is set/)])
+    expect(problemsOf({ ...valid, EMAIL_EVENTS_URL: 'https://email.internal/hooks', EMAIL_EVENTS_SIGNING_SECRET: 'whsec_c2hvcnQ=' }))
+      .toEqual([expect.stringMatching(/^EMAIL_EVENTS_SIGNING_SECRET: must be whsec_ followed by at least 24 bytes/)])
+    expect(problemsOf({ ...valid, EMAIL_EVENTS_URL: 'ftp://email.internal' })).toEqual(expect.arrayContaining([expect.stringMatching(/^EMAIL_EVENTS_URL: must match pattern/)]))
+    const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`
+    expect(loadConfig({ env: { ...valid, EMAIL_EVENTS_URL: 'https://email.internal/hooks', EMAIL_EVENTS_SIGNING_SECRET: secret } }).EMAIL_EVENTS_SIGNING_SECRET).toBe(secret)
+  })
+
   it('never echoes a secret value back, even a malformed one', () => {
     const problems = problemsOf({ ...valid, INTERNAL_API_TOKENS: 'tiny-secret', DATABASE_URL: 'mysql://user:hunter2@db/x' })
     expect(problems.join('\n')).not.toContain('tiny-secret')

@@ -1,0 +1,177 @@
+/**
+ * Pushes email events to EMAIL_EVENTS_URL, signed with Standard Webhooks. At least once: an event is
+ * marked delivered only after a 2xx, and a dispatcher that dies mid-delivery leaves a lease that
+ * expires. Failures back off exponentially with jitter (honouring Retry-After on 429/503), 410 gives
+ * up at once, and after maxAttempts the event is dead until POST /internal/email-events/:id/redeliver.
+ * It shares nothing with the intake or the worker but the database: a slow or dead receiver holds up
+ * neither.
+ */
+import type { Logger } from 'pino'
+import type { DatabaseHandle } from '../db/client.js'
+import type { WakeSignal } from '../inbox/wake.js'
+import { describeError, errorSummary } from '../platform/safe-error.js'
+import { claimDeliverable, markDelivered, markFailed, type ClaimedEmailEvent } from './email-events.repository.js'
+import { standardWebhookHeaders } from './signing.js'
+
+export const EMAIL_EVENTS_CHANNEL = 'billing_email_events'
+const EVENTS_PER_SLOT = 4
+
+export interface DispatcherOptions {
+  database: DatabaseHandle
+  logger: Logger
+  url: string
+  signingSecret: string
+  maxAttempts: number
+  timeoutMs: number
+  concurrency: number
+  pollIntervalMs: number
+  wake?: WakeSignal
+  /** Retry delay for the given attempt number, in seconds (Retry-After overrides it). */
+  retryDelaySeconds?: (attempt: number) => number
+  onAttempt?: (outcome: 'delivered' | 'retry' | 'dead') => void
+  fetch?: typeof fetch
+}
+
+export interface Dispatcher {
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** Delivers one batch of due events; how many it attempted. */
+  dispatchOnce(): Promise<number>
+}
+
+/** 45 s, 90 s, 3 min... capped at 6 h, with up to half as jitter: 12 attempts span about a day. */
+export function defaultDeliveryDelaySeconds (attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(6 * 3600, 45 * 2 ** (attempt - 1))
+  return base / 2 + random() * base / 2
+}
+
+/** Retry-After in seconds (delay-seconds or an HTTP-date), capped at a day; null when absent or unreadable. */
+export function parseRetryAfter (value: string | null, nowMs: number): number | null {
+  const text = value?.trim() ?? ''
+  let seconds = Number.NaN
+  if (/^\d+$/.test(text)) seconds = Number(text)
+  // An HTTP-date begins with a day name ("Wed, 21 Oct 2015 07:28:00 GMT"); Date.parse alone reads "1.5" as a date.
+  else if (/^[A-Za-z]{3}, /.test(text)) seconds = (Date.parse(text) - nowMs) / 1000
+  if (!Number.isFinite(seconds)) return null
+  return Math.min(86_400, Math.max(0, seconds))
+}
+
+type Outcome =
+  | { kind: 'delivered', statusCode: number }
+  | { kind: 'failed', statusCode: number | null, error: string, retryAfter: number | null, final: boolean }
+
+export function createDispatcher (options: DispatcherOptions): Dispatcher {
+  const { database, logger } = options
+  const send = options.fetch ?? fetch
+  const retryDelay = options.retryDelaySeconds ?? ((attempt: number) => defaultDeliveryDelaySeconds(attempt))
+  // A slot delivers up to EVENTS_PER_SLOT events of a batch one after another, each within the
+  // timeout, and the batch is marked delivered at its end: the lease must outlast all of that.
+  const leaseSeconds = Math.ceil(options.timeoutMs * EVENTS_PER_SLOT / 1000) + 30
+  let running = false
+  let loop: Promise<void> | undefined
+  let unlisten: (() => Promise<void>) | undefined
+  let unsubscribe: (() => void) | undefined
+  let timer: NodeJS.Timeout | undefined
+  let wakeUp: (() => void) | undefined
+  let woken = false
+
+  const wake = (): void => {
+    woken = true
+    wakeUp?.()
+  }
+
+  async function deliver (event: ClaimedEmailEvent): Promise<Outcome> {
+    const body = JSON.stringify(event.body)
+    const headers = standardWebhookHeaders(options.signingSecret, event.body.id, Math.floor(Date.now() / 1000), body)
+    try {
+      const response = await send(options.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'tracksera-billing', ...headers },
+        body,
+        signal: AbortSignal.timeout(options.timeoutMs),
+      })
+      await response.body?.cancel().catch(() => {})
+      if (response.status >= 200 && response.status < 300) return { kind: 'delivered', statusCode: response.status }
+      const retryAfter = response.status === 429 || response.status === 503
+        ? parseRetryAfter(response.headers.get('retry-after'), Date.now())
+        : null
+      return { kind: 'failed', statusCode: response.status, error: `receiver answered ${response.status}`, retryAfter, final: response.status === 410 }
+    } catch (error) {
+      const safe = describeError(error)
+      const timedOut = safe.type === 'TimeoutError' || safe.type === 'AbortError'
+      return { kind: 'failed', statusCode: null, error: timedOut ? `no answer within ${options.timeoutMs} ms` : errorSummary(error), retryAfter: null, final: false }
+    }
+  }
+
+  async function dispatchOnce (): Promise<number> {
+    const claimed = await claimDeliverable(database, options.concurrency * EVENTS_PER_SLOT, leaseSeconds)
+    if (claimed.length === 0) return 0
+    const delivered: Array<{ id: string, statusCode: number }> = []
+    let next = 0
+    await Promise.all(Array.from({ length: Math.min(options.concurrency, claimed.length) }, async () => {
+      for (let index = next++; index < claimed.length; index = next++) {
+        const event = claimed[index] as ClaimedEmailEvent
+        const outcome = await deliver(event)
+        if (outcome.kind === 'delivered') {
+          delivered.push({ id: event.body.id, statusCode: outcome.statusCode })
+          options.onAttempt?.('delivered')
+          continue
+        }
+        const dead = outcome.final || event.attempts >= options.maxAttempts
+        const retryInSeconds = outcome.retryAfter ?? retryDelay(event.attempts)
+        await markFailed(database, { id: event.body.id, dead, retryInSeconds, error: outcome.error, statusCode: outcome.statusCode })
+        options.onAttempt?.(dead ? 'dead' : 'retry')
+        const line = { email_event_id: event.body.id, type: event.body.type, attempts: event.attempts, status_code: outcome.statusCode, problem: outcome.error }
+        if (dead) logger.error(line, 'email event dead: not delivered')
+        else logger.warn({ ...line, retry_in_seconds: Math.round(retryInSeconds) }, 'email event delivery failed; will retry')
+      }
+    }))
+    await markDelivered(database, delivered)
+    return claimed.length
+  }
+
+  async function run (): Promise<void> {
+    for (;;) {
+      if (!running) return
+      let attempted = 0
+      try {
+        attempted = await dispatchOnce()
+      } catch (error) {
+        logger.warn({ err: error }, 'email event dispatcher could not reach the database')
+      }
+      if (attempted > 0) continue
+      if (woken) {
+        woken = false
+        continue
+      }
+      await new Promise<void>((resolve) => { wakeUp = resolve })
+      wakeUp = undefined
+      woken = false
+    }
+  }
+
+  return {
+    dispatchOnce,
+    async start () {
+      if (running) return
+      running = true
+      unsubscribe = options.wake?.subscribe(wake)
+      unlisten = await database.listen(EMAIL_EVENTS_CHANNEL, wake)
+      timer = setInterval(wake, options.pollIntervalMs)
+      timer.unref()
+      loop = run()
+      logger.info({ url: new URL(options.url).origin }, 'email event dispatcher started')
+    },
+    async stop () {
+      if (!running) return
+      running = false
+      clearInterval(timer)
+      unsubscribe?.()
+      wake()
+      // Deliveries in flight finish (bounded by the timeout) and are recorded; nothing is left leased.
+      await loop
+      await unlisten?.()
+      logger.info('email event dispatcher stopped')
+    },
+  }
+}
