@@ -15,10 +15,11 @@ export async function applyCustomerEvent (context: ApplyContext, payload: Projec
   const version = entityVersion(payload.updated_at, context.occurredAt, context.eventId)
   return await applyVersioned<CustomerRow>(context, statements, { id, version }, (before) => {
     const customAccountId = payload.custom_data?.[context.accountIdKey] ?? null
+    const personal = personalDataAllowed(before?.erasedAt ?? null, payload.updated_at)
     return {
       id,
-      email: payload.email,
-      name: payload.name,
+      email: personal ? payload.email : null,
+      name: personal ? payload.name : null,
       status: payload.status,
       customAccountId,
       manualAccountId: before?.manualAccountId ?? null,
@@ -27,6 +28,15 @@ export async function applyCustomerEvent (context: ApplyContext, payload: Projec
       paddleCreatedAt: payload.created_at,
       paddleUpdatedAt: payload.updated_at,
       version,
+      erasedAt: before?.erasedAt ?? null,
     }
   }, (before, after) => before === null || before.customAccountId !== after.customAccountId)
+}
+
+/**
+ * After an erasure, name and email come back only with a customer Paddle changed after it (a newer
+ * entity updated_at): an old event, a replay or a catch-up of the past never restores them.
+ */
+export function personalDataAllowed (erasedAt: string | null, updatedAt: string | null): boolean {
+  return erasedAt === null || (updatedAt !== null && updatedAt > erasedAt)
 }

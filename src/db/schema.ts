@@ -35,6 +35,9 @@ export const paddleInboxTable = pgTable('paddle_inbox', {
 }, (table) => [
   // The worker's claim order, for the rows it can claim: a queue index that stays small.
   index('paddle_inbox_runnable_idx').on(table.occurredAt, table.eventId).where(sql`status in ('pending', 'failed')`),
+  index('paddle_inbox_dead_idx').on(table.receivedAt).where(sql`status = 'dead'`),
+  // Retention finds old rows by arrival time; a BRIN index costs the intake's inserts next to nothing.
+  index('paddle_inbox_received_brin').using('brin', table.receivedAt),
   index('paddle_inbox_subscription_idx').on(table.subscriptionId),
   index('paddle_inbox_customer_idx').on(table.customerId),
 ])
@@ -57,8 +60,13 @@ export const customersTable = pgTable('customers', {
   accountId: text('account_id'),
   paddleCreatedAt: timestamptz('paddle_created_at'),
   paddleUpdatedAt: timestamptz('paddle_updated_at'),
-  /** Empty until a customer event arrives (a manual link can create the row first). */
+  /** Empty until a customer event arrives (a manual link or an erasure can create the row first). */
   version: versionText('version').notNull().default(''),
+  /**
+   * When name and email were last erased on request. Paddle data from before then does not bring
+   * them back; a customer Paddle changed afterwards (a newer updated_at) does.
+   */
+  erasedAt: timestamptz('erased_at'),
   rowUpdatedAt: timestamptz('row_updated_at').notNull().default(sql`now()`),
 }, (table) => [
   index('customers_account_idx').on(table.accountId),
@@ -223,5 +231,15 @@ export const emailEventsTable = pgTable('email_events', {
   index('email_events_deliverable_idx').on(table.seq).where(sql`status = 'pending'`),
   index('email_events_ordering_idx').on(table.orderingKey, table.seq).where(sql`status = 'pending'`),
   index('email_events_customer_idx').on(table.customerId),
+  index('email_events_dead_idx').on(table.createdAt).where(sql`status = 'dead'`),
+  index('email_events_created_brin').using('brin', table.createdAt),
   index('email_events_account_idx').on(table.accountId),
 ])
+
+/** That an erasure of a customer's personal data happened, and when; never what was erased. */
+export const personalDataErasuresTable = pgTable('personal_data_erasures', {
+  customerId: text('customer_id').primaryKey(),
+  firstErasedAt: timestamptz('first_erased_at').notNull().default(sql`now()`),
+  lastErasedAt: timestamptz('last_erased_at').notNull().default(sql`now()`),
+  requests: integer('requests').notNull().default(1),
+})

@@ -8,9 +8,11 @@ import { paddleWebhookRoutes } from '../inbox/inbox.routes.js'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { handleError, handleNotFound } from './error-handler.js'
-import { healthRoutes } from './health.routes.js'
+import { healthRoutes, inboxLagCheck } from './health.routes.js'
 import { internalRoutes } from './internal.routes.js'
 import { createLogger, ServiceLogController } from './logger.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import { metricsRoute } from './metrics.routes.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,14 +26,17 @@ export interface AppDependencies {
   logger?: Logger
   clock?: Clock
   inboxWriter?: InboxWriter
-  /** Called whenever the intake stored a new event. */
+  /** Called whenever the intake stored a new event (or an operator redrove one): wakes the workers. */
   onEventStored?: () => void
+  /** Shared with the background loops of the same process; made here when absent. */
+  metrics?: Metrics
 }
 
 /** The HTTP service, wired top to bottom. Listening, signals and the background loops live in runtime.ts. */
 export async function buildApp (config: Config, dependencies: AppDependencies): Promise<FastifyInstance> {
   const { database, clock = systemClock } = dependencies
   const logger = dependencies.logger ?? createLogger(config)
+  const metrics = dependencies.metrics ?? createMetrics(database)
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new ServiceLogController(),
@@ -54,6 +59,10 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
   // On close, requests in flight still finish, but their keep-alive connections must not outlive
   // them: Node closes only the connections idle at the moment of close, and a client that keeps the
   // others open would hold shutdown until the keep-alive timeout.
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequest(request.method, request.routeOptions.url ?? 'unknown', reply.statusCode, reply.elapsedTime / 1000)
+  })
+
   let closing = false
   app.addHook('preClose', async () => { closing = true })
   app.addHook('onSend', async (_request, reply) => {
@@ -78,7 +87,12 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
-  await app.register(healthRoutes, { prefix: '/health' })
+  await app.register(healthRoutes, {
+    prefix: '/health',
+    extraChecks: config.READY_MAX_INBOX_LAG_SECONDS === 0 ? [] : [inboxLagCheck(database, config.READY_MAX_INBOX_LAG_SECONDS)],
+  })
+  // With METRICS_PORT the metrics have a port of their own (see runtime.ts); here they need a token.
+  if (config.METRICS_PORT === undefined) await app.register(metricsRoute(metrics, config.INTERNAL_API_TOKENS))
   await app.register(paddleWebhookRoutes, {
     prefix: '/webhooks/paddle',
     secrets: config.PADDLE_WEBHOOK_SECRETS,
@@ -87,12 +101,17 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
     customDataKeys: [config.ACCOUNT_ID_CUSTOM_DATA_KEY],
     writer: inboxWriter,
     clock,
+    onVerificationFailed: (reason) => metrics.verificationFailed(reason),
+    onReceived: (eventType, outcome, secretIndex) => metrics.webhookReceived(eventType, outcome, secretIndex),
   })
   await app.register(internalRoutes, {
     prefix: '/internal',
     tokens: config.INTERNAL_API_TOKENS,
+    privacy: { clock },
+    admin: { ...(dependencies.onEventStored === undefined ? {} : { onRedrive: dependencies.onEventStored }) },
     entitlements: {
       clock,
+      onAnswer: (access) => metrics.entitlementAnswered(access),
       policy: {
         pastDueGraceDays: config.PAST_DUE_GRACE_DAYS,
         pausedAccess: config.PAUSED_ACCESS,

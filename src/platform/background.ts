@@ -8,10 +8,12 @@ import type { DatabaseHandle } from '../db/client.js'
 import { createDispatcher, EMAIL_EVENTS_CHANNEL, type Dispatcher } from '../email-events/dispatcher.js'
 import { recordEmailEvents } from '../email-events/outbox.js'
 import { recordTrialEndingNotices } from '../email-events/trial-notices.js'
+import { applyRetention } from '../privacy/retention.js'
 import { createWakeSignal, type WakeSignal } from '../inbox/wake.js'
 import { createInboxWorker, type InboxWorker } from '../inbox/worker.js'
 import { nowTimestamp, systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
+import type { Metrics } from './metrics.js'
 import { createScheduler, type ScheduledJob, type Scheduler } from './scheduler.js'
 
 export interface BackgroundLoops {
@@ -30,12 +32,14 @@ export interface BackgroundDependencies {
   /** In-process wake-ups from the intake. */
   wake?: WakeSignal
   clock?: Clock
+  metrics?: Metrics
 }
 
 const TRIAL_NOTICE_INTERVAL_MS = 10 * 60_000
+const RETENTION_INTERVAL_MS = 60 * 60_000
 
 export function createBackgroundLoops (config: Config, dependencies: BackgroundDependencies): BackgroundLoops {
-  const { database, logger } = dependencies
+  const { database, logger, metrics } = dependencies
   const clock = dependencies.clock ?? systemClock
   // The worker tells the dispatcher about new email events: in this process at once, elsewhere by NOTIFY.
   const emailWake = createWakeSignal(database, { channel: EMAIL_EVENTS_CHANNEL })
@@ -52,8 +56,9 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
       maxAgeHours: config.EMAIL_EVENT_MAX_AGE_HOURS,
       receiptUrlTemplate: config.RECEIPT_URL_TEMPLATE ?? null,
     }, nowTimestamp(clock)),
-    onProcessed: (_event, result) => {
+    onProcessed: (event, result) => {
       if (result.recorded > 0) emailWake.notify()
+      metrics?.eventProcessed(event, result.status, result.outcome, clock())
     },
   })
 
@@ -69,6 +74,7 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
       concurrency: config.DISPATCHER_CONCURRENCY,
       pollIntervalMs: config.WORKER_POLL_INTERVAL_MS,
       wake: emailWake,
+      ...(metrics === undefined ? {} : { onAttempt: (outcome: 'delivered' | 'retry' | 'dead') => metrics.emailDeliveryAttempt(outcome) }),
     })
 
   const jobs: ScheduledJob[] = [{
@@ -78,6 +84,19 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
     run: async () => {
       const recorded = await recordTrialEndingNotices(database, nowTimestamp(clock), config.TRIAL_ENDING_NOTICE_DAYS)
       if (recorded > 0) emailWake.notify()
+    },
+  }, {
+    name: 'retention',
+    lockKey: 7_301_102,
+    intervalMs: RETENTION_INTERVAL_MS,
+    run: async () => {
+      const report = await applyRetention(database, {
+        inboxPayloadDays: config.INBOX_PAYLOAD_RETENTION_DAYS,
+        emailEventDays: config.EMAIL_EVENT_RETENTION_DAYS,
+        billingRecordYears: config.BILLING_RECORD_RETENTION_YEARS,
+        pushEnabled: dispatcher !== null,
+      }, nowTimestamp(clock))
+      logger.info({ ...report }, 'retention applied')
     },
   }]
   const scheduler = createScheduler({ database, logger: logger.child({ component: 'scheduler' }), jobs })

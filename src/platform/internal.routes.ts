@@ -1,12 +1,17 @@
 import type { FastifyPluginAsync } from 'fastify'
+import { adminRoutes, type AdminRoutesOptions } from '../admin/admin.routes.js'
 import { billingRoutes } from '../billing/billing.routes.js'
 import { emailEventRoutes } from '../email-events/email-events.routes.js'
 import { entitlementRoutes, type EntitlementRoutesOptions } from '../entitlements/entitlements.routes.js'
+import { privacyRoutes } from '../privacy/privacy.routes.js'
 import { createBearerAuth } from './auth.js'
+import type { Clock } from './clock.js'
 
 export interface InternalRoutesOptions {
   tokens: readonly string[]
   entitlements: EntitlementRoutesOptions
+  privacy: { clock: Clock }
+  admin: AdminRoutesOptions
 }
 
 /** Everything under /internal: for TrackSera's own services, behind a bearer token. */
@@ -18,4 +23,6 @@ export const internalRoutes: FastifyPluginAsync<InternalRoutesOptions> = async (
   await app.register(billingRoutes)
   await app.register(entitlementRoutes, options.entitlements)
   await app.register(emailEventRoutes)
+  await app.register(privacyRoutes, options.privacy)
+  await app.register(adminRoutes, options.admin)
 }

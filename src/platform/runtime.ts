@@ -1,6 +1,6 @@
 // Process life cycle shared by the entry points: open the database, migrate, serve, shut down cleanly.
 import closeWithGrace from 'close-with-grace'
-import type { FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { createDatabase, type DatabaseHandle } from '../db/client.js'
 import { runMigrations } from '../db/migrate.js'
@@ -9,6 +9,8 @@ import { buildApp } from './app.js'
 import { createBackgroundLoops } from './background.js'
 import { ConfigError, type Config } from './config.js'
 import { createLogger } from './logger.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import { metricsRoute } from './metrics.routes.js'
 
 export interface RunningService {
   app: FastifyInstance
@@ -39,22 +41,26 @@ export async function openDatabase (config: Config, logger: Logger, applicationN
 export async function startService (config: Config): Promise<RunningService> {
   const logger = createLogger(config)
   const database = await openDatabase(config, logger, 'tracksera-billing')
+  const metrics = createMetrics(database)
   const wake = createWakeSignal(database, {
     onError: (error) => logger.debug({ err: error }, 'NOTIFY failed; workers will find the rows on their next poll'),
   })
-  const app = await buildApp(config, { database, logger, onEventStored: () => wake.notify() })
-  const loops = createBackgroundLoops(config, { database, logger, wake })
+  const app = await buildApp(config, { database, logger, metrics, onEventStored: () => wake.notify() })
+  const loops = createBackgroundLoops(config, { database, logger, wake, metrics })
   await app.listen({ port: config.PORT, host: config.HOST })
+  const metricsServer = await startMetricsServer(config, metrics, logger)
   await loops.start()
 
   let closing: Promise<void> | undefined
   const close = async (): Promise<void> => {
     closing ??= (async () => {
-      // Stop accepting and finish the requests in flight; let the loops finish what they claimed;
-      // then release the database.
+      // Stop accepting and finish the requests in flight; let the loops finish what they claimed
+      // (a delivery in flight is recorded, an event being applied commits or rolls back); then
+      // release the database.
       await app.close()
       logger.debug('http server closed')
       await loops.stop()
+      await metricsServer?.close()
       wake.close()
       await database.close()
       logger.debug('database closed')
@@ -68,7 +74,9 @@ export async function startService (config: Config): Promise<RunningService> {
 export async function startWorkerProcess (config: Config): Promise<{ logger: Logger, close(): Promise<void> }> {
   const logger = createLogger(config)
   const database = await openDatabase(config, logger, 'tracksera-billing-worker')
-  const loops = createBackgroundLoops(config, { database, logger })
+  const metrics = createMetrics(database)
+  const loops = createBackgroundLoops(config, { database, logger, metrics })
+  const metricsServer = await startMetricsServer(config, metrics, logger)
   await loops.start()
   let closing: Promise<void> | undefined
   return {
@@ -76,11 +84,25 @@ export async function startWorkerProcess (config: Config): Promise<{ logger: Log
     close: async () => {
       closing ??= (async () => {
         await loops.stop()
+        await metricsServer?.close()
         await database.close()
       })()
       await closing
     },
   }
+}
+
+/** With METRICS_PORT: /metrics (no token) and /health/live on a port of their own, for the scraper only. */
+async function startMetricsServer (config: Config, metrics: Metrics, logger: Logger): Promise<FastifyInstance | null> {
+  if (config.METRICS_PORT === undefined) return null
+  const server = Fastify({
+    loggerInstance: logger.child({ component: 'metrics' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+  })
+  await server.register(metricsRoute(metrics, null))
+  server.get('/health/live', async () => ({ status: 'ok' }))
+  await server.listen({ port: config.METRICS_PORT, host: config.HOST })
+  return server
 }
 
 /** SIGTERM/SIGINT: close cleanly, then exit 0 (non-zero if closing fails or takes over 25 s). */

@@ -3,11 +3,11 @@
  * background loops (not started: tests drain the worker themselves), and delivery of signed events.
  */
 import { afterAll, beforeAll, expect } from 'vitest'
-import type { BackgroundLoops } from '#src/platform/background.js'
 import { buildTestApp, type TestApp } from './app.js'
 import { createTestDatabase, type TestDatabase } from './database.js'
 import { deliver, type PaddleEvent } from './paddle.js'
-import { createTestLoops } from './worker.js'
+import { createBackgroundLoops, type BackgroundLoops } from '#src/platform/background.js'
+import { createMetrics } from '#src/platform/metrics.js'
 
 export interface Harness {
   readonly database: TestDatabase
@@ -42,8 +42,13 @@ export function useHarness (options: { now: number, env?: Record<string, string>
   }
   beforeAll(async () => {
     database = await createTestDatabase()
-    testApp = await buildTestApp(database, { clock: () => harness.now, ...(options.env === undefined ? {} : { env: options.env }) })
-    loops = createTestLoops(testApp.config, database.handle, undefined, () => harness.now)
+    const metrics = createMetrics(database.handle)
+    testApp = await buildTestApp(database, {
+      clock: () => harness.now,
+      ...(options.env === undefined ? {} : { env: options.env }),
+      dependencies: { metrics },
+    })
+    loops = createBackgroundLoops(testApp.config, { database: database.handle, logger: testApp.app.log as never, clock: () => harness.now, metrics })
   })
   afterAll(async () => {
     await testApp?.app.close()

@@ -1,0 +1,89 @@
+/**
+ * For operators: the inbox's dead, failed and pending events, a redrive, and a subscription's
+ * timeline ("why does this customer have that status?" in one call).
+ */
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ConflictError, NotFoundError } from '../platform/errors.js'
+import { errorResponses, ErrorResponse, Nullable, NullableTimestamp, paddleId, Timestamp } from '../platform/schemas.js'
+import { listEvents, redrive, subscriptionTimeline } from './admin.repository.js'
+
+const InboxEvent = Type.Object({
+  eventId: Type.String(),
+  eventType: Type.String(),
+  entityType: Type.String(),
+  entityId: Nullable(Type.String()),
+  customerId: Nullable(Type.String()),
+  subscriptionId: Nullable(Type.String()),
+  origin: Type.String({ description: 'webhook or reconcile' }),
+  occurredAt: Timestamp,
+  receivedAt: Timestamp,
+  status: Type.String({ description: 'pending, failed (a retry is scheduled), processed, ignored or dead' }),
+  outcome: Nullable(Type.String({ description: 'applied, stale or ignored' })),
+  note: Nullable(Type.String()),
+  attempts: Type.Integer(),
+  nextAttemptAt: NullableTimestamp,
+  lastError: Nullable(Type.String()),
+  processedAt: NullableTimestamp,
+})
+
+export interface AdminRoutesOptions {
+  /** Wakes the workers after a redrive. */
+  onRedrive?: () => void
+}
+
+export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, options) => {
+  const { database } = app
+
+  app.get('/admin/events', {
+    schema: {
+      tags: ['admin'],
+      summary: 'Inbox events by status, newest first',
+      querystring: Type.Object({
+        status: Type.Union([Type.Literal('dead'), Type.Literal('failed'), Type.Literal('pending')]),
+        limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ events: Type.Array(InboxEvent) }), ...errorResponses },
+    },
+  }, async (request) => ({ events: await listEvents(database, request.query.status, request.query.limit) }))
+
+  app.post('/admin/events/:eventId/redrive', {
+    schema: {
+      tags: ['admin'],
+      summary: 'Apply a dead or failed event again, now',
+      params: Type.Object({ eventId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,200}$' }) }),
+      response: { 202: Type.Object({ eventId: Type.String(), status: Type.Literal('pending') }), 409: ErrorResponse, ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const result = await redrive(database, request.params.eventId)
+    if (result === 'not_found') throw new NotFoundError('Event')
+    if (result === 'not_redrivable') throw new ConflictError('only a dead or failed event can be redriven')
+    if (result === 'payload_gone') throw new ConflictError('the event\'s payload is past its retention and cannot be applied again')
+    options.onRedrive?.()
+    request.log.info({ event_id: request.params.eventId }, 'paddle event redriven')
+    return await reply.status(202).send({ eventId: request.params.eventId, status: 'pending' })
+  })
+
+  app.get('/subscriptions/:subscriptionId/timeline', {
+    schema: {
+      tags: ['admin'],
+      summary: 'Every Paddle event that touched a subscription, in order, with what it did and why',
+      description: 'The subscription\'s own events and those of its transactions (including its checkout) and adjustments, ' +
+        'each with its status, outcome (applied, stale, ignored) and note, and the email events it produced.',
+      params: Type.Object({ subscriptionId: paddleId('sub', 'Paddle subscription id') }),
+      response: {
+        200: Type.Object({
+          subscription: Nullable(Type.Object({ id: Type.String(), status: Type.String(), version: Type.String(), accountId: Nullable(Type.String()) })),
+          events: Type.Array(Type.Intersect([InboxEvent, Type.Object({
+            emailEvents: Type.Array(Type.Object({ id: Type.String(), type: Type.String(), status: Type.String() })),
+          })])),
+        }),
+        ...errorResponses,
+      },
+    },
+  }, async (request) => {
+    const timeline = await subscriptionTimeline(database, request.params.subscriptionId)
+    if (timeline.subscription === null && timeline.events.length === 0) throw new NotFoundError('Subscription')
+    return timeline
+  })
+}

@@ -1,0 +1,84 @@
+/**
+ * The right of access and portability: everything this service holds about an account, as one JSON
+ * document: its Paddle customers (with name and email), subscriptions, transactions, adjustments,
+ * email events, and the erasures done.
+ */
+import { eq, inArray, or } from 'drizzle-orm'
+import type { Database } from '../db/client.js'
+import { customersTable, emailEventsTable, personalDataErasuresTable, transactionsTable } from '../db/schema.js'
+import { findAdjustments, findSubscriptions } from '../billing/billing.queries.js'
+import { toSubscriptionResponse, toTransactionResponse } from '../billing/billing.serializers.js'
+import type { SubscriptionResponse, TransactionResponse } from '../billing/billing.schemas.js'
+
+export interface AccountExport {
+  accountId: string
+  exportedAt: string
+  customers: Array<{ id: string, email: string | null, name: string | null, status: string | null, accountId: string | null, createdAt: string | null, updatedAt: string | null, erasedAt: string | null }>
+  subscriptions: SubscriptionResponse[]
+  transactions: TransactionResponse[]
+  adjustments: Array<{ id: string, transactionId: string | null, subscriptionId: string | null, action: string, type: string | null, status: string, currencyCode: string | null, totals: { subtotal: string | null, tax: string | null, total: string | null }, createdAt: string | null, updatedAt: string | null }>
+  emailEvents: Array<{ id: string, type: string, occurredAt: string, status: string, deliveredAt: string | null, subscriptionId: string | null, transactionId: string | null, data: Record<string, unknown> }>
+  erasures: Array<{ customerId: string, firstErasedAt: string, lastErasedAt: string, requests: number }>
+}
+
+export async function exportAccount (db: Database, accountId: string, exportedAt: string): Promise<AccountExport> {
+  const subscriptions = await findSubscriptions(db, { accountId })
+  const transactions = (await db.select().from(transactionsTable).where(eq(transactionsTable.accountId, accountId))
+    .orderBy(transactionsTable.paddleCreatedAt, transactionsTable.id))
+  // The account's customers: linked to it, or the customers of its subscriptions and transactions.
+  const customerIds = [...new Set([...subscriptions, ...transactions].map((row) => row.customerId).filter((id): id is string => id !== null))]
+  const customers = await db.select().from(customersTable).where(customerIds.length === 0
+    ? eq(customersTable.accountId, accountId)
+    : or(eq(customersTable.accountId, accountId), inArray(customersTable.id, customerIds))).orderBy(customersTable.id)
+  const adjustments = await findAdjustments(db, { transactionIds: transactions.map((row) => row.id) })
+  const emailEvents = await db.select().from(emailEventsTable).where(eq(emailEventsTable.accountId, accountId))
+    .orderBy(emailEventsTable.txId, emailEventsTable.seq)
+  const erasures = customers.length === 0
+    ? []
+    : await db.select().from(personalDataErasuresTable).where(inArray(personalDataErasuresTable.customerId, customers.map((row) => row.id)))
+
+  return {
+    accountId,
+    exportedAt,
+    customers: customers.map((row) => ({
+      id: row.id,
+      email: row.email,
+      name: row.name,
+      status: row.status,
+      accountId: row.accountId,
+      createdAt: row.paddleCreatedAt,
+      updatedAt: row.paddleUpdatedAt,
+      erasedAt: row.erasedAt,
+    })),
+    subscriptions: subscriptions.map(toSubscriptionResponse),
+    transactions: transactions.map((row) => toTransactionResponse(row)),
+    adjustments: adjustments.map((row) => ({
+      id: row.id,
+      transactionId: row.transactionId,
+      subscriptionId: row.subscriptionId,
+      action: row.action,
+      type: row.type,
+      status: row.status,
+      currencyCode: row.currencyCode,
+      totals: { subtotal: row.subtotal, tax: row.tax, total: row.total },
+      createdAt: row.paddleCreatedAt,
+      updatedAt: row.paddleUpdatedAt,
+    })),
+    emailEvents: emailEvents.map((row) => ({
+      id: row.id,
+      type: row.type,
+      occurredAt: row.occurredAt,
+      status: row.status,
+      deliveredAt: row.deliveredAt,
+      subscriptionId: row.subscriptionId,
+      transactionId: row.transactionId,
+      data: row.data,
+    })),
+    erasures: erasures.map((row) => ({
+      customerId: row.customerId,
+      firstErasedAt: row.firstErasedAt,
+      lastErasedAt: row.lastErasedAt,
+      requests: row.requests,
+    })),
+  }
+}
