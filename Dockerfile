@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build with dev dependencies, ship production dependencies and compiled code only.
-# Node 24 is the Active LTS line; this machine's tests run on Node 20, which the code also supports.
+# Pinned to a full Node LTS version (bump the patch with each Node security release); the code also
+# supports Node 20.19+, which this repository's CI runs on.
 FROM node:24.13.0-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
@@ -22,6 +23,7 @@ USER node
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# node as PID 1's child (run with --init) receives SIGTERM directly and shuts down cleanly.
+# Exec form: node itself is the container's main process (PID 1, or tini's child with `docker run --init`)
+# and receives SIGTERM directly; its handlers close cleanly and exit 0.
 # Migrations as a deploy step: docker run --rm <image> node dist/db/migrate.js
 CMD ["node", "dist/server.js"]
