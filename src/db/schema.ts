@@ -243,3 +243,10 @@ export const personalDataErasuresTable = pgTable('personal_data_erasures', {
   lastErasedAt: timestamptz('last_erased_at').notNull().default(sql`now()`),
   requests: integer('requests').notNull().default(1),
 })
+
+/** What the scheduled jobs remember between runs (the Paddle event-log cursor, the replay window). */
+export const jobStateTable = pgTable('job_state', {
+  name: text('name').primaryKey(),
+  state: jsonb('state').$type<Record<string, unknown>>().notNull(),
+  updatedAt: timestamptz('updated_at').notNull().default(sql`now()`),
+})

@@ -25,6 +25,11 @@ export function parseEnvelope (rawBody: Buffer | string): EnvelopeResult {
   } catch {
     return { ok: false, problem: 'body is not valid JSON' }
   }
+  return envelopeFrom(body)
+}
+
+/** Checks a parsed event: a webhook body, or an entity of Paddle's event log (which has no notification id). */
+export function envelopeFrom (body: unknown): EnvelopeResult {
   if (!isRecord(body)) return { ok: false, problem: 'body is not a JSON object' }
   const { event_id: eventId, event_type: eventType, occurred_at: occurredAt, notification_id: notificationId, data } = body
   if (!isId(eventId)) return { ok: false, problem: 'event_id must be a non-empty string' }

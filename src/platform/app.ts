@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
 import { createInboxWriter, type InboxWriter } from '../inbox/inbox-writer.js'
 import { paddleWebhookRoutes } from '../inbox/inbox.routes.js'
+import { createReconciler, type Reconciler } from '../reconcile/reconciler.js'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { handleError, handleNotFound } from './error-handler.js'
@@ -30,6 +31,8 @@ export interface AppDependencies {
   onEventStored?: () => void
   /** Shared with the background loops of the same process; made here when absent. */
   metrics?: Metrics
+  /** Made from the configuration when absent (null: no PADDLE_API_KEY). */
+  reconciler?: Reconciler | null
 }
 
 /** The HTTP service, wired top to bottom. Listening, signals and the background loops live in runtime.ts. */
@@ -109,6 +112,17 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
     tokens: config.INTERNAL_API_TOKENS,
     privacy: { clock },
     admin: { ...(dependencies.onEventStored === undefined ? {} : { onRedrive: dependencies.onEventStored }) },
+    reconcile: {
+      reconciler: dependencies.reconciler !== undefined
+        ? dependencies.reconciler
+        : createReconciler(config, {
+          database,
+          logger,
+          clock,
+          metrics,
+          ...(dependencies.onEventStored === undefined ? {} : { onStored: dependencies.onEventStored }),
+        }),
+    },
     entitlements: {
       clock,
       onAnswer: (access) => metrics.entitlementAnswered(access),

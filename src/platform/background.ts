@@ -11,6 +11,7 @@ import { recordTrialEndingNotices } from '../email-events/trial-notices.js'
 import { applyRetention } from '../privacy/retention.js'
 import { createWakeSignal, type WakeSignal } from '../inbox/wake.js'
 import { createInboxWorker, type InboxWorker } from '../inbox/worker.js'
+import { createReconciler, describeReconciliation, type Reconciler } from '../reconcile/reconciler.js'
 import { nowTimestamp, systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import type { Metrics } from './metrics.js'
@@ -21,6 +22,8 @@ export interface BackgroundLoops {
   /** Null when EMAIL_EVENTS_URL is not set: pull only. */
   dispatcher: Dispatcher | null
   scheduler: Scheduler
+  /** Null without PADDLE_API_KEY. Its scheduled run is the job `paddle-reconcile`. */
+  reconciler: Reconciler | null
   /** Starts what the configuration enables: worker, dispatcher, scheduler. */
   start(): Promise<void>
   stop(): Promise<void>
@@ -33,16 +36,26 @@ export interface BackgroundDependencies {
   wake?: WakeSignal
   clock?: Clock
   metrics?: Metrics
+  /** Made from the configuration when absent (null: no PADDLE_API_KEY). */
+  reconciler?: Reconciler | null
 }
 
 const TRIAL_NOTICE_INTERVAL_MS = 10 * 60_000
 const RETENTION_INTERVAL_MS = 60 * 60_000
+/** Scheduler lock keys, one per job. */
+const LOCK_KEYS = { trialNotices: 7_301_101, retention: 7_301_102, reconcile: 7_301_103 }
 
 export function createBackgroundLoops (config: Config, dependencies: BackgroundDependencies): BackgroundLoops {
   const { database, logger, metrics } = dependencies
   const clock = dependencies.clock ?? systemClock
   // The worker tells the dispatcher about new email events: in this process at once, elsewhere by NOTIFY.
   const emailWake = createWakeSignal(database, { channel: EMAIL_EVENTS_CHANNEL })
+  // Reconciliation stores events too: the workers of this process at once, the others by NOTIFY.
+  const ownInboxWake = dependencies.wake === undefined ? createWakeSignal(database) : null
+  const inboxWake = dependencies.wake ?? ownInboxWake
+  const reconciler = dependencies.reconciler !== undefined
+    ? dependencies.reconciler
+    : createReconciler(config, { database, logger, clock, ...(metrics === undefined ? {} : { metrics }), onStored: () => inboxWake?.notify() })
 
   const worker = createInboxWorker({
     database,
@@ -79,7 +92,7 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
 
   const jobs: ScheduledJob[] = [{
     name: 'trial-ending-notices',
-    lockKey: 7_301_101,
+    lockKey: LOCK_KEYS.trialNotices,
     intervalMs: TRIAL_NOTICE_INTERVAL_MS,
     run: async () => {
       const recorded = await recordTrialEndingNotices(database, nowTimestamp(clock), config.TRIAL_ENDING_NOTICE_DAYS)
@@ -87,7 +100,7 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
     },
   }, {
     name: 'retention',
-    lockKey: 7_301_102,
+    lockKey: LOCK_KEYS.retention,
     intervalMs: RETENTION_INTERVAL_MS,
     run: async () => {
       const report = await applyRetention(database, {
@@ -99,23 +112,34 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
       logger.info({ ...report }, 'retention applied')
     },
   }]
+  if (reconciler !== null && config.RECONCILE_INTERVAL_MINUTES > 0) {
+    jobs.push({
+      name: 'paddle-reconcile',
+      lockKey: LOCK_KEYS.reconcile,
+      intervalMs: config.RECONCILE_INTERVAL_MINUTES * 60_000,
+      run: async (stopping) => { await reconciler.run(stopping) },
+    })
+  }
   const scheduler = createScheduler({ database, logger: logger.child({ component: 'scheduler' }), jobs })
 
   return {
     worker,
     dispatcher,
     scheduler,
+    reconciler,
     async start () {
       if (config.WORKER_ENABLED) await worker.start()
       if (dispatcher !== null && config.DISPATCHER_ENABLED) await dispatcher.start()
       else if (dispatcher === null) logger.info('EMAIL_EVENTS_URL is not set: email events are served by GET /internal/email-events only')
       if (config.SCHEDULER_ENABLED) scheduler.start()
+      describeReconciliation(config, logger)
     },
     async stop () {
       await scheduler.stop()
       await worker.stop()
       await dispatcher?.stop()
       emailWake.close()
+      ownInboxWake?.close()
     },
   }
 }

@@ -60,6 +60,15 @@ export const ConfigSchema = Type.Object({
   BILLING_RECORD_RETENTION_YEARS: integer('Years transactions, adjustments and subscription history are kept', { default: 10, minimum: 6, maximum: 30 }),
   READY_MAX_INBOX_LAG_SECONDS: integer('Readiness fails while the oldest pending inbox event is older than this (0: never)', { default: 300, minimum: 0, maximum: 86400 }),
   METRICS_PORT: Type.Optional(integer('Serve /metrics (no token) on this separate port; unset: /metrics on PORT behind a bearer token from INTERNAL_API_TOKENS', { minimum: 1, maximum: 65535 })),
+  PADDLE_API_KEY: Type.Optional(Type.String({ description: 'Paddle API key (pdl_live_apikey_... or pdl_sdbx_apikey_...) for reconciliation; unset: reconciliation is off', minLength: 20 })),
+  PADDLE_ENVIRONMENT: Type.String({
+    description: 'Paddle API to call: sandbox, production, or a base URL (http:// or https://, a stand-in for tests)',
+    default: 'production',
+    pattern: '^(sandbox|production|https?://.+)$',
+  }),
+  PADDLE_NOTIFICATION_SETTING_ID: Type.Optional(Type.String({ description: 'Our notification destination (ntfset_...): its failed notifications are replayed; unset: no replay', pattern: '^ntfset_[a-z0-9]+$' })),
+  RECONCILE_INTERVAL_MINUTES: integer('Minutes between catch-up runs from Paddle\'s event log and notification replays (0: off)', { default: 15, minimum: 0, maximum: 1440 }),
+  PADDLE_API_TIMEOUT_MS: integer('Longest wait for one Paddle API call', { default: 10000, minimum: 100, maximum: 120000 }),
   LOG_LEVEL: oneOf(LOG_LEVELS, 'pino log level', 'info'),
   MIGRATE_ON_START: Type.Boolean({ description: 'Apply pending migrations at start-up', default: true }),
 })
@@ -72,7 +81,7 @@ export type Config = Omit<ConfigFromEnv, 'PADDLE_WEBHOOK_SECRETS' | 'INTERNAL_AP
 }
 
 /** Variables whose values must never be echoed back, even when malformed. */
-const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRETS', 'INTERNAL_API_TOKENS', 'DATABASE_URL', 'EMAIL_EVENTS_SIGNING_SECRET', 'EMAIL_EVENTS_URL'])
+const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRETS', 'INTERNAL_API_TOKENS', 'DATABASE_URL', 'EMAIL_EVENTS_SIGNING_SECRET', 'EMAIL_EVENTS_URL', 'PADDLE_API_KEY'])
 const MIN_TOKEN_LENGTH = 16
 
 export type ConfigRole = 'service' | 'worker'
@@ -115,6 +124,7 @@ export function loadConfig (options: LoadConfigOptions = {}): Config {
     ...checkList('INTERNAL_API_TOKENS', parsed.INTERNAL_API_TOKENS, role === 'service', MIN_TOKEN_LENGTH),
     ...checkDatabaseUrl(parsed.DATABASE_URL),
     ...checkEmailPush(parsed.EMAIL_EVENTS_URL, parsed.EMAIL_EVENTS_SIGNING_SECRET),
+    ...checkPaddleApi(parsed.PADDLE_API_KEY, parsed.PADDLE_ENVIRONMENT),
   ]
   if (problems.length > 0) throw new ConfigError(problems)
   return {
@@ -160,6 +170,16 @@ function checkEmailPush (url: string | undefined, secret: string | undefined): s
     }
   }
   return problems
+}
+
+/** A sandbox key against the live API (or the reverse) is always refused: say so at start-up. */
+function checkPaddleApi (apiKey: string | undefined, environment: string): string[] {
+  if (apiKey === undefined) return []
+  const keyEnvironment = apiKey.startsWith('pdl_sdbx_') ? 'sandbox' : apiKey.startsWith('pdl_live_') ? 'production' : null
+  if (keyEnvironment !== null && (environment === 'sandbox' || environment === 'production') && keyEnvironment !== environment) {
+    return [`PADDLE_API_KEY: is a ${keyEnvironment} key but PADDLE_ENVIRONMENT is ${environment}`]
+  }
+  return []
 }
 
 function describe (name: string): string {

@@ -8,6 +8,8 @@ export const UnauthorizedError = createError('UNAUTHORIZED', 'A valid bearer tok
 export const NotFoundError = createError('NOT_FOUND', '%s was not found', 404)
 export const InvalidRequestError = createError('INVALID_REQUEST', '%s', 400)
 export const ConflictError = createError('CONFLICT', '%s', 409)
+export const ReconciliationOffError = createError('RECONCILIATION_OFF', 'Reconciliation with Paddle is off: PADDLE_API_KEY is not set', 501)
+export const PaddleApiFailedError = createError('PADDLE_API_ERROR', '%s', 502)
 
 /** Seconds a caller should wait before retrying a 503. */
 export const RETRY_AFTER_SECONDS = 10

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { adminRoutes, type AdminRoutesOptions } from '../admin/admin.routes.js'
+import { reconcileRoutes, type ReconcileRoutesOptions } from '../admin/reconcile.routes.js'
 import { billingRoutes } from '../billing/billing.routes.js'
 import { emailEventRoutes } from '../email-events/email-events.routes.js'
 import { entitlementRoutes, type EntitlementRoutesOptions } from '../entitlements/entitlements.routes.js'
@@ -12,6 +13,7 @@ export interface InternalRoutesOptions {
   entitlements: EntitlementRoutesOptions
   privacy: { clock: Clock }
   admin: AdminRoutesOptions
+  reconcile: ReconcileRoutesOptions
 }
 
 /** Everything under /internal: for TrackSera's own services, behind a bearer token. */
@@ -25,4 +27,5 @@ export const internalRoutes: FastifyPluginAsync<InternalRoutesOptions> = async (
   await app.register(emailEventRoutes)
   await app.register(privacyRoutes, options.privacy)
   await app.register(adminRoutes, options.admin)
+  await app.register(reconcileRoutes, options.reconcile)
 }

@@ -17,7 +17,8 @@ export interface Metrics {
   entitlementAnswered(access: string): void
   httpRequest(method: string, route: string, statusCode: number, seconds: number): void
   reconcileCursorAge(seconds: number | null): void
-  reconcileRun(step: string, outcome: 'ok' | 'error', count?: number): void
+  /** outcome: ok, or what went wrong (unauthorized, rate_limited, unavailable, timeout, rejected, error). */
+  reconcileRun(step: 'catch_up' | 'replay' | 'drift', outcome: string, count?: number): void
 }
 
 const BACKLOG: RawStatement = {

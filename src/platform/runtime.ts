@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import { createDatabase, type DatabaseHandle } from '../db/client.js'
 import { runMigrations } from '../db/migrate.js'
 import { createWakeSignal } from '../inbox/wake.js'
+import { createReconciler } from '../reconcile/reconciler.js'
 import { buildApp } from './app.js'
 import { createBackgroundLoops } from './background.js'
 import { ConfigError, type Config } from './config.js'
@@ -45,8 +46,10 @@ export async function startService (config: Config): Promise<RunningService> {
   const wake = createWakeSignal(database, {
     onError: (error) => logger.debug({ err: error }, 'NOTIFY failed; workers will find the rows on their next poll'),
   })
-  const app = await buildApp(config, { database, logger, metrics, onEventStored: () => wake.notify() })
-  const loops = createBackgroundLoops(config, { database, logger, wake, metrics })
+  // One reconciler for the admin routes and the scheduled run (null without PADDLE_API_KEY).
+  const reconciler = createReconciler(config, { database, logger, metrics, onStored: () => wake.notify() })
+  const app = await buildApp(config, { database, logger, metrics, reconciler, onEventStored: () => wake.notify() })
+  const loops = createBackgroundLoops(config, { database, logger, wake, metrics, reconciler })
   await app.listen({ port: config.PORT, host: config.HOST })
   const metricsServer = await startMetricsServer(config, metrics, logger)
   await loops.start()

@@ -11,7 +11,8 @@ export interface ScheduledJob {
   /** Distinct advisory lock key per job. */
   lockKey: number
   intervalMs: number
-  run(): Promise<void>
+  /** `stopping` is aborted when the process shuts down: a long job stops at its next safe point. */
+  run(stopping: AbortSignal): Promise<void>
 }
 
 export interface Scheduler {
@@ -25,13 +26,14 @@ export function createScheduler (options: { database: DatabaseHandle, logger: Lo
   const { database, logger } = options
   const timers: NodeJS.Timeout[] = []
   const running = new Map<string, Promise<boolean>>()
+  const stopping = new AbortController()
 
   async function runJob (job: ScheduledJob): Promise<boolean> {
     const inFlight = running.get(job.name)
     if (inFlight !== undefined) return await inFlight
     const attempt = (async () => {
       try {
-        const outcome = await database.withLock(job.lockKey, async () => { await job.run() })
+        const outcome = await database.withLock(job.lockKey, async () => { await job.run(stopping.signal) })
         return outcome.ran
       } catch (error) {
         logger.warn({ err: error, job: job.name }, 'scheduled job failed; it runs again at its next interval')
@@ -59,6 +61,7 @@ export function createScheduler (options: { database: DatabaseHandle, logger: Lo
     },
     async stop () {
       for (const timer of timers.splice(0)) clearTimeout(timer)
+      stopping.abort()
       await Promise.all(running.values())
     },
     async runNow (name) {
