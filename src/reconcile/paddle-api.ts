@@ -90,7 +90,11 @@ export function createPaddleApi (options: PaddleApiOptions): PaddleApi {
   const perPage = options.perPage ?? 200
   const sleep = options.sleep ?? (async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) })
 
-  async function call<T> (operation: string, request: () => Promise<T>): Promise<T> {
+  /**
+   * `idempotent: false` (a replay): after a timeout or a 5xx Paddle may have done it already, so only
+   * a 429 (refused before doing anything) is retried; the caller's next run asks again if needed.
+   */
+  async function call<T> (operation: string, request: () => Promise<T>, { idempotent = true } = {}): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       let failure: PaddleApiError
       try {
@@ -98,6 +102,7 @@ export function createPaddleApi (options: PaddleApiOptions): PaddleApi {
       } catch (error) {
         failure = classify(operation, error)
       }
+      if (!idempotent && failure.kind !== 'rate_limited') throw failure
       const delayMs = retryDelayMs(failure, attempt)
       if (delayMs === null || attempt >= maxAttempts) throw failure
       options.onRetry?.(operation, attempt, delayMs, failure)
@@ -139,7 +144,7 @@ export function createPaddleApi (options: PaddleApiOptions): PaddleApi {
       perPage,
     })),
     replayNotification: async (notificationId) => {
-      const replay = await call('replay notification', async () => await paddle.notifications.replay(notificationId))
+      const replay = await call('replay notification', async () => await paddle.notifications.replay(notificationId), { idempotent: false })
       return replay.notificationId
     },
     subscriptionPages: (filter = {}) => {
