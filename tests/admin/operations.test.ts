@@ -9,6 +9,7 @@ import { useHarness } from '../helpers/harness.js'
 import { deliver, paddleId, type DeliverOptions, type PaddleEvent } from '../helpers/paddle.js'
 import { spawnService } from '../helpers/process.js'
 import { at, DAY, freshIds, subscriptionEvent, transactionEvent, type ScenarioIds } from '../helpers/scenarios.js'
+import { sample } from '../helpers/prometheus.js'
 
 const PERIOD = 30 * DAY
 const OTHER_SECRET = 'pdl_ntfset_01jother000000000000000000000_NotTheConfiguredSecret00000000'
@@ -45,16 +46,6 @@ async function makeDead (...events: PaddleEvent[]): Promise<void> {
   for (const event of events) expect(await inboxRow(event.event_id)).toMatchObject({ status: 'dead', attempts: 2 })
 }
 
-/** The value of one sample in Prometheus' text format; `labels` must all match (others may exist). */
-function sample (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (match === null || match[1] !== name) continue
-    const found = new Map([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((pair) => [pair[1], pair[2]]))
-    if (Object.entries(labels).every(([key, value]) => found.get(key) === value)) return Number(match[3])
-  }
-  return undefined
-}
 const scrape = async (): Promise<string> => {
   const response = await get('/metrics')
   expect(response.statusCode).toBe(200)

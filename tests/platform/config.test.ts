@@ -100,3 +100,80 @@ describe('npm start without its configuration', () => {
     expect(service.output()).toContain('PORT: must be integer (got "eighty")')
   })
 })
+
+describe('loadConfig: reconciliation with Paddle\'s API', () => {
+  const SANDBOX_KEY = 'pdl_sdbx_apikey_01hzsandboxkey000000000000_SandboxSecretPart0000000'
+  const LIVE_KEY = 'pdl_live_apikey_01hzlivekey0000000000000000_LiveSecretPart000000000'
+
+  it('applies the documented defaults: no key (reconciliation off), production, every 15 minutes, 10 s per call', () => {
+    const config = loadConfig({ env: valid })
+    expect(config).toMatchObject({ PADDLE_ENVIRONMENT: 'production', RECONCILE_INTERVAL_MINUTES: 15, PADDLE_API_TIMEOUT_MS: 10000 })
+    expect(config.PADDLE_API_KEY).toBeUndefined()
+    expect(config.PADDLE_NOTIFICATION_SETTING_ID).toBeUndefined()
+    // An empty variable is unset.
+    const blank = loadConfig({ env: { ...valid, PADDLE_API_KEY: ' ', PADDLE_ENVIRONMENT: '' } })
+    expect(blank.PADDLE_API_KEY).toBeUndefined()
+    expect(blank.PADDLE_ENVIRONMENT).toBe('production')
+  })
+
+  it.each([
+    ['sandbox', SANDBOX_KEY],
+    ['production', LIVE_KEY],
+    ['http://127.0.0.1:8080', SANDBOX_KEY],
+    ['https://sandbox-api.paddle.com', SANDBOX_KEY],
+    ['https://api.paddle.com/', LIVE_KEY],
+  ])('accepts PADDLE_ENVIRONMENT=%s', (environment, key) => {
+    expect(loadConfig({ env: { ...valid, PADDLE_ENVIRONMENT: environment } }).PADDLE_ENVIRONMENT).toBe(environment)
+    expect(loadConfig({ env: { ...valid, PADDLE_ENVIRONMENT: environment, PADDLE_API_KEY: key } })).toMatchObject({ PADDLE_ENVIRONMENT: environment, PADDLE_API_KEY: key })
+  })
+
+  it.each(['staging', 'live', 'Sandbox', 'ftp://paddle.example', 'https://', 'api.paddle.com', 'sandbox-api.paddle.com'])('refuses PADDLE_ENVIRONMENT=%s, naming the variable', (environment) => {
+    expect(problemsOf({ ...valid, PADDLE_ENVIRONMENT: environment })).toEqual([expect.stringMatching(/^PADDLE_ENVIRONMENT: must match pattern/)])
+  })
+
+  it('refuses a sandbox key for the live API and a live key for the sandbox, naming both variables', () => {
+    const sandboxKeyLive = problemsOf({ ...valid, PADDLE_API_KEY: SANDBOX_KEY, PADDLE_ENVIRONMENT: 'production' })
+    expect(sandboxKeyLive).toEqual(['PADDLE_API_KEY: is a sandbox key but PADDLE_ENVIRONMENT is production'])
+    const liveKeySandbox = problemsOf({ ...valid, PADDLE_API_KEY: LIVE_KEY, PADDLE_ENVIRONMENT: 'sandbox' })
+    expect(liveKeySandbox).toEqual(['PADDLE_API_KEY: is a production key but PADDLE_ENVIRONMENT is sandbox'])
+    // PADDLE_ENVIRONMENT defaults to production: a sandbox key alone is refused too.
+    expect(problemsOf({ ...valid, PADDLE_API_KEY: SANDBOX_KEY })).toEqual(['PADDLE_API_KEY: is a sandbox key but PADDLE_ENVIRONMENT is production'])
+    for (const problem of [...sandboxKeyLive, ...liveKeySandbox]) {
+      expect(problem).not.toContain(SANDBOX_KEY)
+      expect(problem).not.toContain(LIVE_KEY)
+      expect(problem).not.toContain('SecretPart')
+    }
+  })
+
+  it('never echoes PADDLE_API_KEY back, even when it is too short', () => {
+    const short = 'pdl_sdbx_tinysecret'
+    const problems = problemsOf({ ...valid, PADDLE_API_KEY: short })
+    expect(problems).toEqual([expect.stringMatching(/^PADDLE_API_KEY: must NOT have fewer than 20 characters/)])
+    expect(problems.join('\n')).not.toContain('tinysecret')
+    // Next to another problem, still only named.
+    const both = problemsOf({ ...valid, PADDLE_API_KEY: short, PADDLE_ENVIRONMENT: 'staging' })
+    expect(both).toHaveLength(2)
+    expect(both.join('\n')).not.toContain('tinysecret')
+    expect(both.join('\n')).toContain('(got "staging")')
+  })
+
+  it('takes PADDLE_NOTIFICATION_SETTING_ID only in Paddle\'s ntfset_ form', () => {
+    expect(loadConfig({ env: { ...valid, PADDLE_NOTIFICATION_SETTING_ID: 'ntfset_01hv6scjn6ex5bej5bdy4w9ax3' } }).PADDLE_NOTIFICATION_SETTING_ID)
+      .toBe('ntfset_01hv6scjn6ex5bej5bdy4w9ax3')
+    for (const value of ['ntf_01hv6scjn6ex5bej5bdy4w9ax3', 'ntfset_', 'ntfset_01HV6SCJN', 'pdl_ntfset_01hv6scjn6ex5bej5bdy4w9ax3', 'ntfset_01hv6scjn6ex5bej5bdy4w9ax3 x']) {
+      expect(problemsOf({ ...valid, PADDLE_NOTIFICATION_SETTING_ID: value }), value)
+        .toEqual([expect.stringMatching(/^PADDLE_NOTIFICATION_SETTING_ID: must match pattern/)])
+    }
+  })
+
+  it('takes RECONCILE_INTERVAL_MINUTES from 0 (off) to 1440, and PADDLE_API_TIMEOUT_MS from 100 to 120000', () => {
+    expect(loadConfig({ env: { ...valid, RECONCILE_INTERVAL_MINUTES: '0' } }).RECONCILE_INTERVAL_MINUTES).toBe(0)
+    expect(loadConfig({ env: { ...valid, RECONCILE_INTERVAL_MINUTES: '1440' } }).RECONCILE_INTERVAL_MINUTES).toBe(1440)
+    expect(problemsOf({ ...valid, RECONCILE_INTERVAL_MINUTES: '-1' })).toEqual([expect.stringMatching(/^RECONCILE_INTERVAL_MINUTES: must be >= 0/)])
+    expect(problemsOf({ ...valid, RECONCILE_INTERVAL_MINUTES: '1441' })).toEqual([expect.stringMatching(/^RECONCILE_INTERVAL_MINUTES: must be <= 1440/)])
+    expect(problemsOf({ ...valid, RECONCILE_INTERVAL_MINUTES: 'hourly' })).toEqual([expect.stringMatching(/^RECONCILE_INTERVAL_MINUTES: must be integer \(got "hourly"\)/)])
+    expect(loadConfig({ env: { ...valid, PADDLE_API_TIMEOUT_MS: '100' } }).PADDLE_API_TIMEOUT_MS).toBe(100)
+    expect(problemsOf({ ...valid, PADDLE_API_TIMEOUT_MS: '99' })).toEqual([expect.stringMatching(/^PADDLE_API_TIMEOUT_MS: must be >= 100/)])
+    expect(problemsOf({ ...valid, PADDLE_API_TIMEOUT_MS: '120001' })).toEqual([expect.stringMatching(/^PADDLE_API_TIMEOUT_MS: must be <= 120000/)])
+  })
+})
