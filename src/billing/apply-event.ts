@@ -46,8 +46,8 @@ const APPLIERS = {
 } satisfies Record<TrackedEntityType, unknown>
 
 /**
- * The locks to hold while applying: the entity, then the customer whose account links it may
- * change. The worker takes them as it claims the row (see worker.ts); other callers use lockFor().
+ * The locks to hold while applying: the entity's and the customer's (whose account links it may
+ * change). The worker takes them as it claims the row (see worker.ts); other callers use lockFor().
  */
 export function locksFor (event: Pick<InboxEvent, 'entityType' | 'entityId' | 'customerId'>): string[] {
   if (!isTrackedEntityType(event.entityType) || event.entityId === null) return []

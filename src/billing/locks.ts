@@ -2,18 +2,18 @@ import type { Transaction } from '../db/client.js'
 
 /**
  * Transaction-scoped advisory locks that serialise the work on one entity (and on one customer's
- * accounts) across every process sharing the database. Always taken in the order given, entity
- * first and customer second, and a customer lock is never followed by another lock: no cycles.
- * The worker takes the same keys in SQL when it claims a row (inbox/worker.ts, claimStatement).
+ * accounts) across every process sharing the database. All of a transaction's locks are taken in
+ * one statement, in ascending order of their hashed keys, so no two transactions wait on each other
+ * in a cycle. The worker takes the same keys in the same order when it claims rows (inbox/worker.ts, CLAIM).
  */
 export function lockKey (kind: 'subscription' | 'transaction' | 'customer' | 'adjustment' | string, id: string): string {
   return `${kind}:${id}`
 }
 
 const LOCK_KEYS = {
-  name: 'lock_keys',
-  // A function scan over unnest yields the keys in array order, which is the order the locks must be taken in.
-  text: 'SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM unnest($1::text[]) AS key',
+  name: 'lock_keys_ordered',
+  text: `SELECT count(pg_advisory_xact_lock(key)) AS locks
+    FROM (SELECT DISTINCT hashtextextended(name, 0) AS key FROM unnest($1::text[]) AS name ORDER BY 1) AS ordered`,
 }
 
 export async function lockKeys (tx: Transaction, keys: string[]): Promise<void> {

@@ -36,7 +36,7 @@ export const ConfigSchema = Type.Object({
     maxLength: 100,
   }),
   WORKER_ENABLED: Type.Boolean({ description: 'Run the inbox worker inside the service (npm run worker runs it alone)', default: true }),
-  WORKER_CONCURRENCY: integer('Events one process applies at once', { default: 4, minimum: 1, maximum: 64 }),
+  WORKER_CONCURRENCY: integer('Transactions applying events at once in one process (each claims a batch of up to 8)', { default: 4, minimum: 1, maximum: 64 }),
   WORKER_MAX_ATTEMPTS: integer('Attempts before a failing event becomes dead', { default: 10, minimum: 1, maximum: 100 }),
   WORKER_POLL_INTERVAL_MS: integer('How often the worker looks for work without a NOTIFY (retries, missed notifications)', { default: 1000, minimum: 50, maximum: 60000 }),
   PAST_DUE_GRACE_DAYS: integer('Days a past-due subscription keeps access after its paid period ended', { default: 14, minimum: 0, maximum: 365 }),

@@ -41,13 +41,13 @@ describe.skipIf(!usesPostgres())('several processes on one database', () => {
       const handle = await database.connect({ poolMax: 8 })
       const wake = createWakeSignal(handle)
       const app = await buildTestApp({ ...database, handle }, { env: { LOG_LEVEL: 'warn' }, dependencies: { onEventStored: () => wake.notify() } })
-      const loops = createTestLoops(app.config, handle)
+      const loops = createTestLoops(app.config, handle, app.app.log as never)
       await loops.start()
       instances.push({ app, wake, loops })
     }
     const [first] = instances
     if (first === undefined) throw new Error('no service instance')
-    separateWorker = createTestLoops(first.app.config, await database.connect({ poolMax: 6 }))
+    separateWorker = createTestLoops(first.app.config, await database.connect({ poolMax: 6 }), first.app.app.log as never)
     await separateWorker.start()
   })
   afterAll(async () => {
@@ -95,6 +95,9 @@ describe.skipIf(!usesPostgres())('several processes on one database', () => {
     expect(inbox).toHaveLength(2_000)
     // Processed, by exactly one attempt: nobody applied an event twice, no deadlock made one retry.
     expect(inbox.filter((row) => row.status !== 'processed' || row.attempts !== 1).map((row) => [row.eventType, row.status, row.attempts, row.lastError])).toEqual([])
+
+    // No batch rolled back either (a deadlock would have, without counting an attempt), and nothing else went wrong.
+    expect(instances.flatMap((instance) => instance.app.logs.records()).map((record) => record.msg)).toEqual([])
 
     const stored = await database.handle.db.select().from(subscriptionsTable)
       .where(inArray(subscriptionsTable.id, subjects.map((ids) => ids.subscription)))

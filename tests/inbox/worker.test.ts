@@ -57,7 +57,10 @@ describe('the inbox worker', () => {
     const [afterFirst] = await rows([poison])
     expect(afterFirst).toMatchObject({ status: 'failed', attempts: 1, lastError: 'InvalidPayloadError: data.status is not one of active, canceled, past_due, paused, trialing' })
     expect(Date.parse(afterFirst?.nextAttemptAt ?? '')).toBeGreaterThan(Date.now())
-    expect((await rows(healthy)).map((row) => row.status)).toEqual(['processed', 'processed', 'processed'])
+    // They shared the poison's batch: it rolled them back, then each was applied alone, by one attempt.
+    expect((await rows(healthy)).map((row) => [row.status, row.attempts])).toEqual([['processed', 1], ['processed', 1], ['processed', 1]])
+    expect(testApp.logs.records().filter((record) => record.msg === 'inbox batch rolled back; applying its events one at a time'))
+      .toMatchObject([{ level: 40, events: 4 }])
 
     // Nothing runs it again before its retry falls due.
     expect(await loops.worker.drain()).toBe(0)
