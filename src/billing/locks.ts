@@ -10,10 +10,19 @@ export function lockKey (kind: 'subscription' | 'transaction' | 'customer' | 'ad
   return `${kind}:${id}`
 }
 
+/**
+ * SQL that takes the locks for the lock keys (as lockKey() spells them) yielded by `keysQuery`, a
+ * query with one text column; NULL keys are skipped. The one place that decides the order.
+ */
+export function takeLocksInOrder (keysQuery: string): string {
+  return `SELECT count(pg_advisory_xact_lock(hash)) AS locks
+    FROM (SELECT DISTINCT hashtextextended(keys.key, 0) AS hash FROM (${keysQuery}) AS keys (key)
+      WHERE keys.key IS NOT NULL ORDER BY 1) AS ordered`
+}
+
 const LOCK_KEYS = {
   name: 'lock_keys_ordered',
-  text: `SELECT count(pg_advisory_xact_lock(key)) AS locks
-    FROM (SELECT DISTINCT hashtextextended(name, 0) AS key FROM unnest($1::text[]) AS name ORDER BY 1) AS ordered`,
+  text: takeLocksInOrder('SELECT unnest($1::text[])'),
 }
 
 export async function lockKeys (tx: Transaction, keys: string[]): Promise<void> {

@@ -16,6 +16,7 @@
 import type { Logger } from 'pino'
 import type { DatabaseHandle, RawStatement, Transaction } from '../db/client.js'
 import { applyInboxEvent, type AppliedEvent, type InboxEvent } from '../billing/apply-event.js'
+import { takeLocksInOrder } from '../billing/locks.js'
 import { TRACKED_ENTITY_TYPES } from '../paddle/event-types.js'
 import { canonicalTimestamp } from '../paddle/timestamps.js'
 import { errorSummary } from '../platform/safe-error.js'
@@ -74,9 +75,9 @@ export interface InboxWorker {
 
 /**
  * Claims up to $4 of the oldest runnable rows and, in the same round trip, takes the advisory locks
- * their entities and customers need (billing/locks.ts). The CTEs are materialised so the locks are
- * taken for the claimed rows only, never for a row SKIP LOCKED passed over; they are taken in
- * ascending key order, as lockKeys() takes them, so two claims (or a claim and an admin route) never
+ * their entities and customers need, keyed as lockKey() spells them. The CTEs are materialised so
+ * the locks are taken for the claimed rows only, never for a row SKIP LOCKED passed over, and in the
+ * order takeLocksInOrder() gives every locker, so two claims (or a claim and an admin route) never
  * wait on each other in a cycle. Rows about an entity or customer that this process is already
  * applying ($2, $3) are passed over: a checkout's events sit side by side in the inbox, and another
  * slot claiming them would only wait on the lock.
@@ -93,13 +94,10 @@ const CLAIM: RawStatement = {
       LIMIT $4
       FOR UPDATE SKIP LOCKED
     ),
-    lock_keys AS MATERIALIZED (
-      SELECT DISTINCT hashtextextended(lock.key, 0) AS key
+    locked AS MATERIALIZED (${takeLocksInOrder(`
+      SELECT lock.key
       FROM claimed, LATERAL (VALUES (claimed.entity_type || ':' || claimed.entity_id), ('customer:' || claimed.customer_id)) AS lock (key)
-      WHERE claimed.entity_type = ANY($1::text[]) AND claimed.entity_id IS NOT NULL AND lock.key IS NOT NULL
-    ),
-    locked AS MATERIALIZED (
-      SELECT count(pg_advisory_xact_lock(key)) AS locks FROM (SELECT key FROM lock_keys ORDER BY key) AS ordered
+      WHERE claimed.entity_type = ANY($1::text[]) AND claimed.entity_id IS NOT NULL`)}
     )
     SELECT claimed.* FROM claimed, locked ORDER BY claimed.occurred_at, claimed.event_id`,
 }
@@ -213,7 +211,8 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
    * (applied, ignored or failed), or null when nothing was runnable.
    */
   async function processBatch (): Promise<number | null> {
-    const limit = singleClaimsLeft > 0 ? 1 : batchSize
+    const single = singleClaimsLeft > 0
+    const limit = single ? 1 : batchSize
     let claimed: InboxEvent[] = []
     try {
       const done = await database.transaction(async (tx) => {
@@ -240,7 +239,6 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
         return results
       })
       if (done.length === 0) return null
-      if (limit === 1 && singleClaimsLeft > 0) singleClaimsLeft -= 1
       for (const result of done) {
         logger.debug({ event_id: result.event.eventId, event_type: result.event.eventType, outcome: result.outcome }, 'paddle event processed')
         options.onProcessed?.(result.event, result)
@@ -257,7 +255,6 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
         logger.warn({ events: claimed.length, err: error }, 'inbox batch rolled back; applying its events one at a time')
         return 0
       }
-      if (singleClaimsLeft > 0) singleClaimsLeft -= 1
       await recordFailure(first, error)
       return 1
     } finally {
@@ -265,6 +262,8 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
         hold(busyEntities, event.entityId, -1)
         hold(busyCustomers, event.customerId, -1)
       }
+      // Slots share the count: another may have used the last single claim meanwhile.
+      if (single && claimed.length > 0) singleClaimsLeft = Math.max(0, singleClaimsLeft - 1)
     }
   }
 
