@@ -36,6 +36,8 @@ export interface PaddleStandIn {
   /** Base URL, http://127.0.0.1:<port> (no trailing slash). */
   url: string
   apiKey: string
+  /** The service's configuration that points it at this stand-in. */
+  serviceEnv: { PADDLE_API_KEY: string, PADDLE_ENVIRONMENT: string }
   /** Raw Paddle event entities (as in events-list data[]), served by GET /events ordered by event_id ascending (plain string compare) */
   events: Array<Record<string, unknown>>
   /** Raw notification entities (as in notifications-list data[]) */
@@ -101,9 +103,11 @@ export async function startPaddleStandIn (options: { apiKey?: string, maxPerPage
   })
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 
+  const apiKey = options.apiKey ?? DEFAULT_API_KEY
   const standIn: PaddleStandIn = {
     url,
-    apiKey: options.apiKey ?? DEFAULT_API_KEY,
+    apiKey,
+    serviceEnv: { PADDLE_API_KEY: apiKey, PADDLE_ENVIRONMENT: url },
     events: [],
     notifications: [],
     subscriptions: [],
@@ -425,26 +429,21 @@ function fail (response: ServerResponse, failure: StandInFailure): void {
     send(response, 502, 'text/html', '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n')
     return
   }
-  switch (failure.status) {
-    case 429:
-      answerError(response, apiError(429, 'too_many_requests', 'IP address exceeded the allowed rate limit. Retry after the number of seconds in the Retry-After header.'),
-        { 'retry-after': String(failure.retryAfterSeconds) })
-      return
-    case 401:
-      answerError(response, requestError(401, 'invalid_token', 'Invalid or revoked API key.'))
-      return
-    case 403:
-      answerError(response, requestError(403, 'forbidden', 'You aren\'t permitted to perform this request.'))
-      return
-    case 500:
-      answerError(response, apiError(500, 'internal_error', 'Problem processing your request. The Paddle team has been notified.'))
-      return
-    case 502:
-      answerError(response, apiError(502, 'bad_gateway', 'Endpoint can\'t process your request. The Paddle team has been notified.'))
-      return
-    case 503:
-      answerError(response, apiError(503, 'service_unavailable', 'Service is temporarily unavailable. Try again later.'))
+  if (failure.status === 429) {
+    answerError(response, apiError(429, 'too_many_requests', 'IP address exceeded the allowed rate limit. Retry after the number of seconds in the Retry-After header.'),
+      { 'retry-after': String(failure.retryAfterSeconds) })
+    return
   }
+  answerError(response, CANNED_FAILURES[failure.status])
+}
+
+/** Paddle's own answers to the other failures failNext() can ask for. */
+const CANNED_FAILURES: Record<Exclude<StandInFailure, { status: 429 } | { hang: true } | { notJson: true }>['status'], PaddleError> = {
+  401: requestError(401, 'invalid_token', 'Invalid or revoked API key.'),
+  403: requestError(403, 'forbidden', 'You aren\'t permitted to perform this request.'),
+  500: apiError(500, 'internal_error', 'Problem processing your request. The Paddle team has been notified.'),
+  502: apiError(502, 'bad_gateway', 'Endpoint can\'t process your request. The Paddle team has been notified.'),
+  503: apiError(503, 'service_unavailable', 'Service is temporarily unavailable. Try again later.'),
 }
 
 function answerError (response: ServerResponse, failure: PaddleError, headers: Record<string, string> = {}): void {

@@ -33,8 +33,7 @@ const env: Record<string, string> = {}
 beforeAll(async () => {
   standIn = await startPaddleStandIn()
   Object.assign(env, {
-    PADDLE_API_KEY: standIn.apiKey,
-    PADDLE_ENVIRONMENT: standIn.url,
+    ...standIn.serviceEnv,
     PADDLE_API_TIMEOUT_MS: String(TIMEOUT_MS),
     RECONCILE_INTERVAL_MINUTES: '15',
   })

@@ -45,7 +45,7 @@ let reconcilerDependencies: ReconcilerDependencies
 // After useHarness's own beforeAll (hooks run in the order they are declared): the database exists.
 beforeAll(async () => {
   standIn = await startPaddleStandIn({ maxPerPage: 2 })
-  const env = { PADDLE_API_KEY: standIn.apiKey, PADDLE_ENVIRONMENT: standIn.url }
+  const env = standIn.serviceEnv
   const config = testConfig(env)
   const logger = createLogger(config, logs.stream)
   reconcilerDependencies = {
@@ -113,7 +113,7 @@ function paddleHas (ids: ScenarioIds, spec: Partial<SubscriptionSpec>): Entity {
 
 /** Another reconciling app on the same database and stand-in, with other settings; its lines go to the same capture. */
 async function otherApp (env: Record<string, string>): Promise<TestApp> {
-  const fullEnv = { PADDLE_API_KEY: standIn.apiKey, PADDLE_ENVIRONMENT: standIn.url, ...env }
+  const fullEnv = { ...standIn.serviceEnv, ...env }
   const config = testConfig(fullEnv)
   const logger = createLogger(config, logs.stream)
   return await buildTestApp(harness.database, {

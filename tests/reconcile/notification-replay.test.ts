@@ -28,8 +28,7 @@ const env: Record<string, string> = {}
 beforeAll(async () => {
   standIn = await startPaddleStandIn()
   Object.assign(env, {
-    PADDLE_API_KEY: standIn.apiKey,
-    PADDLE_ENVIRONMENT: standIn.url,
+    ...standIn.serviceEnv,
     PADDLE_NOTIFICATION_SETTING_ID: OUR_SETTING,
     RECONCILE_INTERVAL_MINUTES: '15',
   })
@@ -234,7 +233,7 @@ describe('without the configuration for it', () => {
   const logger = (): Logger => harness.testApp.app.log as unknown as Logger
 
   it('replays nothing without PADDLE_NOTIFICATION_SETTING_ID, and still catches up', async () => {
-    const config = testConfig({ PADDLE_API_KEY: standIn.apiKey, PADDLE_ENVIRONMENT: standIn.url, WORKER_ENABLED: 'false', SCHEDULER_ENABLED: 'true' })
+    const config = testConfig({ ...standIn.serviceEnv, WORKER_ENABLED: 'false', SCHEDULER_ENABLED: 'true' })
     expect(config.PADDLE_NOTIFICATION_SETTING_ID).toBeUndefined()
     const reconciler = createReconciler(config, { database: harness.database.handle, logger: logger(), clock: () => harness.now })
     expect(reconciler).not.toBeNull()
@@ -266,7 +265,7 @@ describe('without the configuration for it', () => {
     expect(standIn.requests).toEqual([])
 
     // With a key but RECONCILE_INTERVAL_MINUTES=0: a reconciler for the admin routes, no scheduled job.
-    const manual = testConfig({ PADDLE_API_KEY: standIn.apiKey, PADDLE_ENVIRONMENT: standIn.url, RECONCILE_INTERVAL_MINUTES: '0' })
+    const manual = testConfig({ ...standIn.serviceEnv, RECONCILE_INTERVAL_MINUTES: '0' })
     const manualLoops = createBackgroundLoops(manual, { database: harness.database.handle, logger: logger(), clock: () => harness.now })
     expect(manualLoops.reconciler).not.toBeNull()
     await expect(manualLoops.scheduler.runNow('paddle-reconcile')).rejects.toThrow('no scheduled job named paddle-reconcile')
