@@ -11,4 +11,5 @@ runEntry(async () => {
     apiToken: config.INTERNAL_API_TOKENS.includes(DEVELOPMENT_API_TOKEN) ? DEVELOPMENT_API_TOKEN : '(from INTERNAL_API_TOKENS)',
   }, 'development mode: these credentials are public development values, never use them in production')
   closeOnSignals(service)
+  await service.started
 })

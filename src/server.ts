@@ -5,4 +5,5 @@ import { closeOnSignals, runEntry, startService } from './platform/runtime.js'
 runEntry(async () => {
   const service = await startService(loadConfig())
   closeOnSignals(service)
+  await service.started
 })

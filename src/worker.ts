@@ -4,6 +4,6 @@ import { closeOnSignals, runEntry, startWorkerProcess } from './platform/runtime
 
 runEntry(async () => {
   const worker = await startWorkerProcess(loadConfig({ role: 'worker' }))
-  worker.logger.info('worker process running')
   closeOnSignals(worker)
+  await worker.started
 })

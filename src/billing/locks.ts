@@ -10,13 +10,18 @@ export function lockKey (kind: 'subscription' | 'transaction' | 'customer' | 'ad
   return `${kind}:${id}`
 }
 
+/** SQL for the 64-bit advisory lock number of a lock key expression (as lockKey() spells it). */
+export function lockHash (keyExpression: string): string {
+  return `hashtextextended(${keyExpression}, 0)`
+}
+
 /**
  * SQL that takes the locks for the lock keys (as lockKey() spells them) yielded by `keysQuery`, a
  * query with one text column; NULL keys are skipped. The one place that decides the order.
  */
 export function takeLocksInOrder (keysQuery: string): string {
   return `SELECT count(pg_advisory_xact_lock(hash)) AS locks
-    FROM (SELECT DISTINCT hashtextextended(keys.key, 0) AS hash FROM (${keysQuery}) AS keys (key)
+    FROM (SELECT DISTINCT ${lockHash('keys.key')} AS hash FROM (${keysQuery}) AS keys (key)
       WHERE keys.key IS NOT NULL ORDER BY 1) AS ordered`
 }
 

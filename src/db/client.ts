@@ -44,6 +44,12 @@ export interface DatabaseHandle {
   close(): Promise<void>
 }
 
+interface CheckedOutClient {
+  client: pg.PoolClient
+  /** Back to the pool, or destroyed if it failed while out (or `destroy` says so). */
+  release(destroy?: boolean): void
+}
+
 export interface DatabaseOptions {
   databaseUrl?: string | undefined
   pgliteDir?: string
@@ -51,6 +57,14 @@ export interface DatabaseOptions {
   /** Bounds each statement so that a sick database turns into an error, not a hung request. */
   statementTimeoutMs?: number
   connectionTimeoutMs?: number
+  /**
+   * Server-side bounds for this process's sessions, so that a frozen or partitioned process cannot
+   * hold rows and locks that others wait on: PostgreSQL ends a session idle inside a transaction
+   * for longer than this (its transaction rolls back, its locks are freed)...
+   */
+  idleInTransactionTimeoutMs?: number
+  /** ...and a statement that waits this long for a lock fails instead of queueing behind it. */
+  lockTimeoutMs?: number
   applicationName?: string
   logger: Logger
 }
@@ -75,11 +89,43 @@ function createPostgresDatabase (options: DatabaseOptions & { databaseUrl: strin
     // Every timestamp crosses the wire in UTC; see columns.ts.
     options: '-c TimeZone=UTC',
     statement_timeout: options.statementTimeoutMs ?? 15_000,
+    idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 10_000,
+    lock_timeout: options.lockTimeoutMs ?? 5_000,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 3_000,
   }
   const pool = new pg.Pool({ ...connection, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 })
   // An idle client that loses its server emits here; without a listener the process would crash.
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'))
+  // And every client has a listener of its own from the moment it connects, so that no moment of
+  // its life (being handed out, in use, being returned) leaves an 'error' event unheard: an
+  // unheard 'error' event ends the process. What to do about the failure is decided where the
+  // client is used (checkOut below, pg-pool's own query path).
+  pool.on('connect', (client) => {
+    client.on('error', (error) => logger.debug({ err: error }, 'database connection error'))
+  })
+
+  /**
+   * Checks a client out with an `error` listener for as long as it is out: pg-pool listens only on
+   * idle clients, and a checked-out client whose server goes away (terminated backend, restart,
+   * network cut) would otherwise crash the process. The failed query rejects on its own; the
+   * client is marked broken so that release() destroys it and the pool opens a new one.
+   */
+  async function checkOut (): Promise<CheckedOutClient> {
+    const client = await pool.connect()
+    let lost = false
+    const onError = (error: Error): void => {
+      lost = true
+      logger.warn({ err: error }, 'database connection lost while in use; it will be replaced')
+    }
+    client.on('error', onError)
+    return {
+      client,
+      release: (destroy = false) => {
+        client.removeListener('error', onError)
+        client.release(destroy || lost)
+      },
+    }
+  }
   const db = drizzlePg({ client: pool, schema }) as unknown as Database
   const listeners = new Set<ChannelListener>()
   const run = async <Row>(client: pg.Pool | pg.PoolClient, statement: RawStatement, values: unknown[]): Promise<Row[]> => {
@@ -95,7 +141,7 @@ function createPostgresDatabase (options: DatabaseOptions & { databaseUrl: strin
       await pool.query(`VACUUM (ANALYZE) "${table.replace(/"/g, '""')}"`)
     },
     async withLock (key, work) {
-      const client = await pool.connect()
+      const { client, release } = await checkOut()
       try {
         const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key])
         if (rows[0]?.locked !== true) return { ran: false }
@@ -105,11 +151,11 @@ function createPostgresDatabase (options: DatabaseOptions & { databaseUrl: strin
           await client.query('SELECT pg_advisory_unlock($1)', [key])
         }
       } finally {
-        client.release()
+        release()
       }
     },
     async transaction (work) {
-      const client = await pool.connect()
+      const { client, release } = await checkOut()
       let broken = false
       try {
         await client.query('BEGIN')
@@ -130,7 +176,7 @@ function createPostgresDatabase (options: DatabaseOptions & { databaseUrl: strin
         throw error
       } finally {
         // A connection that could not even roll back is not given to anyone else.
-        client.release(broken)
+        release(broken)
       }
     },
     async listen (channel, onNotify) {

@@ -35,6 +35,9 @@ export const paddleInboxTable = pgTable('paddle_inbox', {
 }, (table) => [
   // The worker's claim order, for the rows it can claim: a queue index that stays small.
   index('paddle_inbox_runnable_idx').on(table.occurredAt, table.eventId).where(sql`status in ('pending', 'failed')`),
+  // Per-entity order: the claim asks whether an entity has an older event still waiting (worker.ts).
+  index('paddle_inbox_entity_waiting_idx').on(table.entityType, table.entityId, table.occurredAt, table.eventId)
+    .where(sql`status in ('pending', 'failed')`),
   index('paddle_inbox_dead_idx').on(table.receivedAt).where(sql`status = 'dead'`),
   // Retention finds old rows by arrival time; a BRIN index costs the intake's inserts next to nothing.
   index('paddle_inbox_received_brin').using('brin', table.receivedAt),

@@ -130,14 +130,23 @@ export function createDispatcher (options: DispatcherOptions): Dispatcher {
     return claimed.length
   }
 
+  let databaseLost = false
+
   async function run (): Promise<void> {
     for (;;) {
       if (!running) return
       let attempted = 0
       try {
         attempted = await dispatchOnce()
+        if (databaseLost) {
+          databaseLost = false
+          logger.info('email event dispatcher reached the database again')
+        }
       } catch (error) {
-        logger.warn({ err: error }, 'email event dispatcher could not reach the database')
+        // Once per outage, not once per poll.
+        if (!databaseLost) logger.warn({ err: error }, 'email event dispatcher could not reach the database; retrying on each poll')
+        else logger.debug({ err: error }, 'email event dispatcher still cannot reach the database')
+        databaseLost = true
       }
       if (attempted > 0) continue
       if (woken) {

@@ -5,6 +5,7 @@
  * statement: fewer commits and round trips for the database, which is this path's bottleneck.
  * Each caller still learns the fate of its own row, and only after the statement has committed.
  */
+import { isConnectionError } from '../db/connection-errors.js'
 import type { DatabaseHandle, RawStatement } from '../db/client.js'
 
 export interface InboxRow {
@@ -82,6 +83,12 @@ export function createInboxWriter (handle: DatabaseHandle, options: InboxWriterO
       }
       if (inserted.length > 0) options.onStored?.()
     } catch (error) {
+      if (batch.length > 1 && !isConnectionError(error)) {
+        // One row the database refuses must not fail the rows coalesced with it: each on its own,
+        // so that every caller gets its own answer.
+        await Promise.all(batch.map(async (pending) => await insertBatch([pending])))
+        return
+      }
       for (const pending of batch) pending.reject(error)
     }
   }

@@ -8,7 +8,7 @@ import { parseEnvelope } from '../paddle/envelope.js'
 import { projectEvent } from '../paddle/projection.js'
 import { verifyPaddleSignature, type SignatureFailureReason } from '../paddle/signature.js'
 import type { Clock } from '../platform/clock.js'
-import { DatabaseUnavailableError, InvalidEventError, InvalidSignatureError } from '../platform/errors.js'
+import { DatabaseUnavailableError, InvalidEventError, InvalidSignatureError, MigrationsPendingError } from '../platform/errors.js'
 import type { InboxWriter } from './inbox-writer.js'
 
 export interface PaddleWebhookRoutesOptions {
@@ -18,6 +18,8 @@ export interface PaddleWebhookRoutesOptions {
   customDataKeys: readonly string[]
   writer: InboxWriter
   clock: Clock
+  /** While the database lacks migrations, nothing is stored: 503 until a deploy step applies them. */
+  schema?: { pendingMigrations(): readonly string[] }
   onVerificationFailed?: (reason: SignatureFailureReason) => void
   onReceived?: (eventType: string, outcome: 'stored' | 'duplicate' | 'invalid' | 'error', secretIndex?: number) => void
 }
@@ -54,7 +56,7 @@ export const paddleWebhookRoutes: FastifyPluginAsync<PaddleWebhookRoutesOptions>
   }, async (request) => {
     const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
     const verdict = verifyPaddleSignature({
-      header: request.headers['paddle-signature'],
+      header: headerValues(request.raw.rawHeaders, 'paddle-signature'),
       rawBody,
       secrets: options.secrets,
       nowSeconds: Math.floor(options.clock() / 1000),
@@ -75,6 +77,12 @@ export const paddleWebhookRoutes: FastifyPluginAsync<PaddleWebhookRoutesOptions>
     const { envelope } = parsed
     const ids = { event_id: envelope.eventId, event_type: envelope.eventType, notification_id: envelope.notificationId }
     request.logFields = ids
+
+    const pending = options.schema?.pendingMigrations() ?? []
+    if (pending.length > 0) {
+      options.onReceived?.(envelope.eventType, 'error', verdict.secretIndex)
+      throw new MigrationsPendingError(pending.length)
+    }
 
     const projected = projectEvent(envelope, { customDataKeys: options.customDataKeys })
     let outcome: 'stored' | 'duplicate'
@@ -98,4 +106,16 @@ export const paddleWebhookRoutes: FastifyPluginAsync<PaddleWebhookRoutesOptions>
     options.onReceived?.(envelope.eventType, outcome, verdict.secretIndex)
     return { received: true, duplicate: outcome === 'duplicate' }
   })
+}
+
+/**
+ * The header as sent: one value, or every value when it was repeated. Node joins a repeated header
+ * into one string with ", ", which would verify if either copy did; verification refuses a list.
+ */
+function headerValues (rawHeaders: string[], name: string): string | string[] | undefined {
+  const values: string[] = []
+  for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
+    if (rawHeaders[index]?.toLowerCase() === name) values.push(rawHeaders[index + 1] ?? '')
+  }
+  return values.length > 1 ? values : values[0]
 }

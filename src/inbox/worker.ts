@@ -15,8 +15,9 @@
  */
 import type { Logger } from 'pino'
 import type { DatabaseHandle, RawStatement, Transaction } from '../db/client.js'
+import { isConnectionError } from '../db/connection-errors.js'
 import { applyInboxEvent, type AppliedEvent, type InboxEvent } from '../billing/apply-event.js'
-import { takeLocksInOrder } from '../billing/locks.js'
+import { lockHash } from '../billing/locks.js'
 import { TRACKED_ENTITY_TYPES } from '../paddle/event-types.js'
 import { canonicalTimestamp } from '../paddle/timestamps.js'
 import { errorSummary } from '../platform/safe-error.js'
@@ -74,17 +75,35 @@ export interface InboxWorker {
 }
 
 /**
- * Claims up to $4 of the oldest runnable rows and, in the same round trip, takes the advisory locks
- * their entities and customers need, keyed as lockKey() spells them. The CTEs are materialised so
- * the locks are taken for the claimed rows only, never for a row SKIP LOCKED passed over, and in the
- * order takeLocksInOrder() gives every locker, so two claims (or a claim and an admin route) never
- * wait on each other in a cycle. Rows about an entity or customer that this process is already
- * applying ($2, $3) are passed over: a checkout's events sit side by side in the inbox, and another
- * slot claiming them would only wait on the lock.
+ * An older event of the same entity that is still waiting holds the newer ones back (per-entity
+ * order, below) for its first few attempts only: one that keeps failing (a bug, a poison payload)
+ * must not stop its entity's later events for the hours its backoff grows to. Past this many
+ * attempts the newer events go ahead, and the versioned apply keeps the state right either way.
+ */
+export const ORDER_HOLD_ATTEMPTS = 3
+
+/**
+ * Claims up to $4 of the oldest runnable rows (in (occurred_at, event_id) order, FOR UPDATE SKIP
+ * LOCKED) and, in the same round trip, decides which of them may be applied now:
+ *
+ * - Per-entity order across processes: a row is applied only if no older event of the same entity is
+ *   still waiting outside this claim (pending, or failed and still within ORDER_HOLD_ATTEMPTS). An
+ *   entity's events are then applied in (occurred_at, event_id) order, whichever process or slot
+ *   claims them: a newer one can only be applied in the same batch as the older ones, after them, or
+ *   once they have committed. Rows about an entity or customer that this process is applying or found
+ *   contended ($2, $3) are passed over.
+ * - The advisory locks of their entities and customers (keyed as lockKey() spells them) are tried,
+ *   never waited for (pg_try_advisory_xact_lock): a row whose locks are held elsewhere is left alone,
+ *   so a slow or frozen holder delays only its own entities, never the claim. The CTEs are
+ *   materialised so that locks are tried only for the rows claimed in order, never for a row SKIP
+ *   LOCKED passed over.
+ *
+ * Rows that may not be applied now come back with `runnable = false`; they are not touched and stay
+ * claimable once this transaction ends.
  */
 const CLAIM: RawStatement = {
   name: 'inbox_claim_batch',
-  text: `WITH claimed AS MATERIALIZED (
+  text: `WITH picked AS MATERIALIZED (
       SELECT event_id, event_type, entity_type, entity_id, customer_id, occurred_at, origin, payload, attempts
       FROM paddle_inbox
       WHERE status IN ('pending', 'failed') AND next_attempt_at <= now()
@@ -94,12 +113,28 @@ const CLAIM: RawStatement = {
       LIMIT $4
       FOR UPDATE SKIP LOCKED
     ),
-    locked AS MATERIALIZED (${takeLocksInOrder(`
-      SELECT lock.key
+    claimed AS MATERIALIZED (
+      SELECT picked.*, (picked.entity_id IS NULL OR NOT EXISTS (
+        SELECT 1 FROM paddle_inbox older
+        WHERE older.entity_type = picked.entity_type AND older.entity_id = picked.entity_id
+          AND older.status IN ('pending', 'failed') AND (older.status = 'pending' OR older.attempts < $5)
+          AND (older.occurred_at, older.event_id) < (picked.occurred_at, picked.event_id)
+          AND older.event_id NOT IN (SELECT event_id FROM picked))) AS in_order
+      FROM picked
+    ),
+    wanted AS MATERIALIZED (
+      SELECT DISTINCT ${lockHash('lock.key')} AS hash
       FROM claimed, LATERAL (VALUES (claimed.entity_type || ':' || claimed.entity_id), ('customer:' || claimed.customer_id)) AS lock (key)
-      WHERE claimed.entity_type = ANY($1::text[]) AND claimed.entity_id IS NOT NULL`)}
-    )
-    SELECT claimed.* FROM claimed, locked ORDER BY claimed.occurred_at, claimed.event_id`,
+      WHERE claimed.in_order AND claimed.entity_type = ANY($1::text[]) AND claimed.entity_id IS NOT NULL AND lock.key IS NOT NULL
+    ),
+    held AS MATERIALIZED (SELECT hash FROM wanted WHERE pg_try_advisory_xact_lock(hash))
+    SELECT claimed.event_id, claimed.event_type, claimed.entity_type, claimed.entity_id, claimed.customer_id,
+      claimed.occurred_at, claimed.origin, claimed.payload, claimed.attempts, claimed.in_order,
+      claimed.in_order AND (claimed.entity_id IS NULL OR claimed.entity_type <> ALL($1::text[]) OR (
+        ${lockHash("claimed.entity_type || ':' || claimed.entity_id")} IN (SELECT hash FROM held)
+        AND (claimed.customer_id IS NULL OR ${lockHash("'customer:' || claimed.customer_id")} IN (SELECT hash FROM held))
+      )) AS runnable
+    FROM claimed ORDER BY claimed.occurred_at, claimed.event_id`,
 }
 
 const MARK_PROCESSED: RawStatement = {
@@ -130,6 +165,10 @@ interface ClaimedRow {
   origin: 'webhook' | 'reconcile'
   payload: unknown
   attempts: number
+  /** False when an older event of its entity waits outside this claim. */
+  in_order: boolean
+  /** In order, and its locks taken. */
+  runnable: boolean
 }
 
 interface ProcessedEvent {
@@ -150,6 +189,44 @@ function toInboxEvent (row: ClaimedRow): InboxEvent {
     occurredAt: canonicalTimestamp(row.occurred_at),
     origin: row.origin,
     payload: row.payload,
+  }
+}
+
+/** How long a process passes over an entity or customer whose locks it found held by another. */
+const CONTENTION_PAUSE_MS = 500
+
+/**
+ * Entities and customers found locked by another process, passed over until their pause ends; the
+ * worker is woken when it does, so the event waits no longer than the pause once the lock is free.
+ */
+function createContentionTracker (pauseMs: number, onPauseOver: () => void): {
+  add(entityId: string | null, customerId: string | null): void
+  entities(): string[]
+  customers(): string[]
+} {
+  const entities = new Map<string, number>()
+  const customers = new Map<string, number>()
+  let timer: NodeJS.Timeout | undefined
+  const current = (map: Map<string, number>): string[] => {
+    const now = Date.now()
+    for (const [key, until] of map) if (until <= now) map.delete(key)
+    return [...map.keys()]
+  }
+  return {
+    add (entityId, customerId) {
+      const until = Date.now() + pauseMs
+      if (entityId !== null) entities.set(entityId, until)
+      if (customerId !== null) customers.set(customerId, until)
+      if (timer === undefined) {
+        timer = setTimeout(() => {
+          timer = undefined
+          onPauseOver()
+        }, pauseMs + 10)
+        timer.unref()
+      }
+    },
+    entities: () => current(entities),
+    customers: () => current(customers),
   }
 }
 
@@ -203,6 +280,8 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
     else map.set(key, count)
   }
 
+  const contention = createContentionTracker(CONTENTION_PAUSE_MS, wakeAll)
+
   // After a batch failed: how many claims to make one row at a time, so each of its rows is tried alone.
   let singleClaimsLeft = 0
 
@@ -216,8 +295,18 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
     let claimed: InboxEvent[] = []
     try {
       const done = await database.transaction(async (tx) => {
-        const rows = await tx.query<ClaimedRow>(CLAIM, [TRACKED_ENTITY_TYPES, [...busyEntities.keys()], [...busyCustomers.keys()], limit])
-        claimed = rows.map(toInboxEvent)
+        const rows = await tx.query<ClaimedRow>(CLAIM, [
+          TRACKED_ENTITY_TYPES,
+          [...busyEntities.keys(), ...contention.entities()],
+          [...busyCustomers.keys(), ...contention.customers()],
+          limit,
+          ORDER_HOLD_ATTEMPTS,
+        ])
+        if (rows.length === 0) return null
+        // Rows held back (an older event of their entity, or their locks, are elsewhere) stay
+        // claimable; this process looks at other entities for a moment.
+        for (const row of rows) if (!row.runnable) contention.add(row.entity_id, row.in_order ? row.customer_id : null)
+        claimed = rows.filter((row) => row.runnable).map(toInboxEvent)
         for (const event of claimed) {
           hold(busyEntities, event.entityId, 1)
           hold(busyCustomers, event.customerId, 1)
@@ -238,7 +327,7 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
         }
         return results
       })
-      if (done.length === 0) return null
+      if (done === null) return null
       for (const result of done) {
         logger.debug({ event_id: result.event.eventId, event_type: result.event.eventType, outcome: result.outcome }, 'paddle event processed')
         options.onProcessed?.(result.event, result)
@@ -246,9 +335,10 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
       }
       return done.length
     } catch (error) {
-      // Nothing claimed: the database itself failed; the caller backs off.
+      // Nothing claimed, or the connection failed: not the events' fault; the caller backs off and
+      // the rolled-back rows are claimed again as they are, no attempt counted.
       const [first] = claimed
-      if (first === undefined) throw error
+      if (first === undefined || isConnectionError(error)) throw error
       if (claimed.length > 1) {
         // One event failed and rolled the others back with it: try each alone, so only it counts an attempt.
         singleClaimsLeft = Math.max(singleClaimsLeft, claimed.length)
@@ -290,15 +380,24 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
     wakeRequested = false
   }
 
+  let databaseLost = false
+
   async function loop (): Promise<void> {
     for (;;) {
       if (!running) return
       let worked = false
       try {
         worked = await processBatch() !== null
+        if (databaseLost) {
+          databaseLost = false
+          logger.info('inbox worker reached the database again')
+        }
       } catch (error) {
         // The database itself failed (not one event): wait for the next poll before trying again.
-        logger.warn({ err: error }, 'inbox worker could not reach the database')
+        // Said once per outage, not once per poll and slot.
+        if (!databaseLost) logger.warn({ err: error }, 'inbox worker could not reach the database; retrying on each poll')
+        else logger.debug({ err: error }, 'inbox worker still cannot reach the database')
+        databaseLost = true
       }
       if (!worked && running) await waitForWork()
     }

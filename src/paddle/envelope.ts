@@ -58,6 +58,9 @@ export function isRecord (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
+/** Paddle's ids are printable ASCII (`evt_01h…`); anything else could not be stored or logged safely. */
+const ID = /^[\x21-\x7e]+$/
+
 function isId (value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH
+  return typeof value === 'string' && value.length <= MAX_ID_LENGTH && ID.test(value)
 }

@@ -303,7 +303,19 @@ const MAX_TEXT_LENGTH = 500
 const MINOR_UNITS = /^-?\d{1,30}$/
 
 function text (value: unknown): string | null {
-  return typeof value === 'string' && value.length <= MAX_TEXT_LENGTH ? value : null
+  return typeof value === 'string' && value.length <= MAX_TEXT_LENGTH ? storable(value) : null
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+
+/**
+ * What PostgreSQL can store of a string: text and jsonb refuse NUL (22P05) and a lone UTF-16
+ * surrogate, and one such character would otherwise make a verified event unstorable on every retry.
+ * NUL is dropped, a lone surrogate becomes U+FFFD. Only the projection changes; the signature was
+ * checked on the raw bytes before.
+ */
+export function storable (value: string): string {
+  return value.replaceAll('\u0000', '').replace(LONE_SURROGATE, '\ufffd')
 }
 
 function timestamp (value: unknown): string | null {
@@ -344,7 +356,7 @@ function customData (value: unknown, options: ProjectionOptions): Record<string,
   const kept: Record<string, string> = {}
   for (const key of options.customDataKeys) {
     const item = value[key]
-    if (typeof item === 'string' && item.length > 0 && item.length <= MAX_TEXT_LENGTH) kept[key] = item
+    if (typeof item === 'string' && item.length > 0 && item.length <= MAX_TEXT_LENGTH) kept[key] = storable(item)
     else if (typeof item === 'number' && Number.isSafeInteger(item)) kept[key] = String(item)
   }
   return Object.keys(kept).length > 0 ? kept : null

@@ -33,7 +33,12 @@ export interface AppDependencies {
   metrics?: Metrics
   /** Made from the configuration when absent (null: no PADDLE_API_KEY). */
   reconciler?: Reconciler | null
+  /** Migrations the database still lacks (runtime.ts's database gate): webhooks get 503 meanwhile. */
+  schema?: { pendingMigrations(): readonly string[] }
 }
+
+/** A caller's request id is kept only when it is short and plain; otherwise a fresh one is used. */
+const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** The HTTP service, wired top to bottom. Listening, signals and the background loops live in runtime.ts. */
 export async function buildApp (config: Config, dependencies: AppDependencies): Promise<FastifyInstance> {
@@ -43,8 +48,22 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new ServiceLogController(),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // x-request-id is read in genReqId, where it can be checked: any caller may send one, and it
+    // becomes every log line's reqId.
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const sent = request.headers['x-request-id']
+      return typeof sent === 'string' && ACCEPTED_REQUEST_ID.test(sent) ? sent : randomUUID()
+    },
+    // A slow client cannot hold a connection: headers and body must arrive within the request
+    // timeout (Node checks every connectionsCheckingInterval), idle keep-alive connections close,
+    // and the number of open connections is capped below (maxConnections).
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    http: {
+      headersTimeout: Math.min(config.HTTP_REQUEST_TIMEOUT_MS, 60_000),
+      connectionsCheckingInterval: Math.max(250, Math.min(5_000, Math.floor(config.HTTP_REQUEST_TIMEOUT_MS / 6))),
+    },
     // Routes that need a larger body (the webhook) say so themselves.
     bodyLimit: 64 * 1024,
     // Account ids may be 128 characters long (see schemas.ts); the default limit is 100.
@@ -53,6 +72,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
     ajv: { customOptions: { removeAdditional: false } },
   })
 
+  app.server.maxConnections = config.HTTP_MAX_CONNECTIONS
   app.decorate('config', config)
   app.decorate('database', database)
   app.decorateRequest('logFields', null)
@@ -104,6 +124,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
     customDataKeys: [config.ACCOUNT_ID_CUSTOM_DATA_KEY],
     writer: inboxWriter,
     clock,
+    ...(dependencies.schema === undefined ? {} : { schema: dependencies.schema }),
     onVerificationFailed: (reason) => metrics.verificationFailed(reason),
     onReceived: (eventType, outcome, secretIndex) => metrics.webhookReceived(eventType, outcome, secretIndex),
   })

@@ -25,6 +25,12 @@ export const ConfigSchema = Type.Object({
   })),
   PGLITE_DIR: Type.String({ description: 'Data directory of the embedded PGlite database', default: '.data/pglite', minLength: 1 }),
   DATABASE_POOL_MAX: integer('Largest number of PostgreSQL connections this process opens', { default: 10, minimum: 2, maximum: 200 }),
+  DATABASE_CONNECT_TIMEOUT_SECONDS: Type.Optional(integer('Give up start-up (exit 1) when the database has not answered for this long; unset: keep retrying, not ready meanwhile', { minimum: 1, maximum: 86400 })),
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: integer('PostgreSQL ends a session of ours idle inside a transaction this long (a frozen process), freeing its locks', { default: 10000, minimum: 1000, maximum: 600000 }),
+  DATABASE_LOCK_TIMEOUT_MS: integer('A statement of ours waiting this long for a lock fails (and is retried) instead of queueing', { default: 5000, minimum: 100, maximum: 600000 }),
+  HTTP_REQUEST_TIMEOUT_MS: integer('A request whose headers and body have not fully arrived in this time is answered 408 and its connection closed', { default: 30000, minimum: 1000, maximum: 600000 }),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: integer('An idle keep-alive connection is closed after this long', { default: 72000, minimum: 1000, maximum: 600000 }),
+  HTTP_MAX_CONNECTIONS: integer('Open HTTP connections accepted at once; more are dropped until some close', { default: 1024, minimum: 16, maximum: 65536 }),
   PADDLE_WEBHOOK_SECRETS: Type.Optional(commaList('Comma-separated Paddle endpoint secret keys (pdl_ntfset_...); several during rotation. Required by the service')),
   PADDLE_WEBHOOK_TOLERANCE_SECONDS: integer('Accepted clock skew of the signature timestamp, past and future', { default: 300, minimum: 1, maximum: 86400 }),
   INTERNAL_API_TOKENS: Type.Optional(commaList('Comma-separated bearer tokens accepted on /internal/*. Required by the service')),
@@ -124,6 +130,9 @@ export function loadConfig (options: LoadConfigOptions = {}): Config {
     ...checkList('INTERNAL_API_TOKENS', parsed.INTERNAL_API_TOKENS, role === 'service', MIN_TOKEN_LENGTH),
     ...checkDatabaseUrl(parsed.DATABASE_URL),
     ...checkEmailPush(parsed.EMAIL_EVENTS_URL, parsed.EMAIL_EVENTS_SIGNING_SECRET),
+    ...checkNoCredentials('EMAIL_EVENTS_URL', parsed.EMAIL_EVENTS_URL),
+    ...checkNoCredentials('PADDLE_ENVIRONMENT', /^https?:\/\//.test(parsed.PADDLE_ENVIRONMENT) ? parsed.PADDLE_ENVIRONMENT : undefined),
+    ...checkNoCredentials('RECEIPT_URL_TEMPLATE', parsed.RECEIPT_URL_TEMPLATE),
     ...checkPaddleApi(parsed.PADDLE_API_KEY, parsed.PADDLE_ENVIRONMENT),
   ]
   if (problems.length > 0) throw new ConfigError(problems)
@@ -170,6 +179,31 @@ function checkEmailPush (url: string | undefined, secret: string | undefined): s
     }
   }
   return problems
+}
+
+const SECRET_LOOKING_PARAMETER = /token|secret|key|pass|auth|sig|credential|session/i
+
+/**
+ * URLs are logged (their origin), shown in errors and stored with failed deliveries; a credential
+ * inside one would leak through all of those. Credentials have their own variables (the email
+ * receiver authenticates our deliveries by their signature), so such a URL is refused outright.
+ */
+function checkNoCredentials (name: string, value: string | undefined): string[] {
+  if (value === undefined) return []
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return []
+  }
+  if (url.username !== '' || url.password !== '') {
+    return [`${name}: must not carry credentials (user:password@); the URL is logged and stored, credentials have variables of their own`]
+  }
+  const parameters = [...url.searchParams.keys()].filter((parameter) => SECRET_LOOKING_PARAMETER.test(parameter))
+  if (parameters.length > 0) {
+    return [`${name}: must not carry credentials in its query (${parameters.join(', ')}); the URL is logged and stored, credentials have variables of their own`]
+  }
+  return []
 }
 
 /** A sandbox key against the live API (or the reverse) is always refused: say so at start-up. */

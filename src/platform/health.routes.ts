@@ -46,7 +46,7 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
       name: 'migrations',
       check: async () => {
         const pending = await findPendingMigrations(app.database)
-        return pending.length === 0 ? null : `${pending.length} pending`
+        return pending.length === 0 ? null : `${pending.length} pending: ${pending.join(', ')}`
       },
     },
     ...(options.extraChecks ?? []),

@@ -3,7 +3,7 @@ import closeWithGrace from 'close-with-grace'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { createDatabase, type DatabaseHandle } from '../db/client.js'
-import { runMigrations } from '../db/migrate.js'
+import { openDatabaseGate, type DatabaseGate } from '../db/database-gate.js'
 import { createWakeSignal } from '../inbox/wake.js'
 import { createReconciler } from '../reconcile/reconciler.js'
 import { buildApp } from './app.js'
@@ -17,51 +17,71 @@ export interface RunningService {
   app: FastifyInstance
   database: DatabaseHandle
   logger: Logger
+  /** Settles once the database is usable and the loops run; rejects if start-up gave up waiting. */
+  started: Promise<void>
   close(): Promise<void>
 }
 
+/** Opens the pool (or the embedded database) without waiting for the server: see openDatabaseGate. */
 export async function openDatabase (config: Config, logger: Logger, applicationName: string): Promise<DatabaseHandle> {
   if (config.DATABASE_URL === undefined) {
     logger.warn({ pgliteDir: config.PGLITE_DIR },
       'DATABASE_URL is not set: using the embedded PGlite database, which is for development only, not for production')
   }
-  const database = await createDatabase({
+  return await createDatabase({
     databaseUrl: config.DATABASE_URL,
     pgliteDir: config.PGLITE_DIR,
     poolMax: config.DATABASE_POOL_MAX,
+    idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    lockTimeoutMs: config.DATABASE_LOCK_TIMEOUT_MS,
     applicationName,
     logger,
   })
-  if (config.MIGRATE_ON_START) {
-    await runMigrations(database, config.DATABASE_URL)
-    logger.info('database migrations are up to date')
-  }
-  return database
 }
 
+function gateFor (config: Config, database: DatabaseHandle, logger: Logger): DatabaseGate {
+  return openDatabaseGate(database, {
+    migrate: config.MIGRATE_ON_START,
+    databaseUrl: config.DATABASE_URL,
+    logger,
+    connectTimeoutSeconds: config.DATABASE_CONNECT_TIMEOUT_SECONDS,
+  })
+}
+
+/**
+ * The service: it listens at once, answering webhooks with 503 and readiness with not-ready until
+ * the database answers with its schema current; the background loops start then. `started`
+ * rejects only when DATABASE_CONNECT_TIMEOUT_SECONDS ran out.
+ */
 export async function startService (config: Config): Promise<RunningService> {
   const logger = createLogger(config)
   const database = await openDatabase(config, logger, 'tracksera-billing')
+  const gate = gateFor(config, database, logger)
   const metrics = createMetrics(database)
   const wake = createWakeSignal(database, {
     onError: (error) => logger.debug({ err: error }, 'NOTIFY failed; workers will find the rows on their next poll'),
   })
   // One reconciler for the admin routes and the scheduled run (null without PADDLE_API_KEY).
   const reconciler = createReconciler(config, { database, logger, metrics, onStored: () => wake.notify() })
-  const app = await buildApp(config, { database, logger, metrics, reconciler, onEventStored: () => wake.notify() })
+  const app = await buildApp(config, { database, logger, metrics, reconciler, schema: gate, onEventStored: () => wake.notify() })
   const loops = createBackgroundLoops(config, { database, logger, wake, metrics, reconciler })
   await app.listen({ port: config.PORT, host: config.HOST })
   const metricsServer = await startMetricsServer(config, metrics, logger)
-  await loops.start()
-
   let closing: Promise<void> | undefined
+  const started = gate.ready.then(async (usable) => {
+    if (usable && closing === undefined) await loops.start()
+  })
+  started.catch(() => {})
+
   const close = async (): Promise<void> => {
     closing ??= (async () => {
       // Stop accepting and finish the requests in flight; let the loops finish what they claimed
       // (a delivery in flight is recorded, an event being applied commits or rolls back); then
       // release the database.
+      gate.stop()
       await app.close()
       logger.debug('http server closed')
+      await started.catch(() => {})
       await loops.stop()
       await metricsServer?.close()
       wake.close()
@@ -70,25 +90,38 @@ export async function startService (config: Config): Promise<RunningService> {
     })()
     await closing
   }
-  return { app, database, logger, close }
+  return { app, database, logger, started, close }
 }
 
 /** `npm run worker`: the background loops alone, so that a deploy can scale intake and processing apart. */
-export async function startWorkerProcess (config: Config): Promise<{ logger: Logger, close(): Promise<void> }> {
+export async function startWorkerProcess (config: Config): Promise<{ logger: Logger, started: Promise<void>, close(): Promise<void> }> {
   const logger = createLogger(config)
   const database = await openDatabase(config, logger, 'tracksera-billing-worker')
+  const gate = gateFor(config, database, logger)
   const metrics = createMetrics(database)
   const loops = createBackgroundLoops(config, { database, logger, metrics })
   const metricsServer = await startMetricsServer(config, metrics, logger)
-  await loops.start()
+  // Nothing else may keep this process alive while the database is away: its timers are unref'd
+  // and its sockets are gone. It lives until it is told to stop.
+  const keepAlive = setInterval(() => {}, 60_000)
   let closing: Promise<void> | undefined
+  const started = gate.ready.then(async (usable) => {
+    if (!usable || closing !== undefined) return
+    await loops.start()
+    logger.info('worker process running')
+  })
+  started.catch(() => {})
   return {
     logger,
+    started,
     close: async () => {
       closing ??= (async () => {
+        gate.stop()
+        await started.catch(() => {})
         await loops.stop()
         await metricsServer?.close()
         await database.close()
+        clearInterval(keepAlive)
       })()
       await closing
     },

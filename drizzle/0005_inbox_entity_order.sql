@@ -1,0 +1,1 @@
+CREATE INDEX "paddle_inbox_entity_waiting_idx" ON "paddle_inbox" USING btree ("entity_type","entity_id","occurred_at","event_id") WHERE status in ('pending', 'failed');
