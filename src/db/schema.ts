@@ -96,6 +96,8 @@ export const subscriptionsTable = pgTable('subscriptions', {
   scheduledChangeEffectiveAt: timestamptz('scheduled_change_effective_at'),
   scheduledChangeResumeAt: timestamptz('scheduled_change_resume_at'),
   discountId: text('discount_id'),
+  /** Paddle's import_meta.imported_from: the subscription was migrated from another platform (paddle_classic...). */
+  importedFrom: text('imported_from'),
   paddleCreatedAt: timestamptz('paddle_created_at'),
   paddleUpdatedAt: timestamptz('paddle_updated_at'),
   version: versionText('version').notNull(),

@@ -68,6 +68,7 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
     afterApply: async (tx, event, applied) => await recordEmailEvents(tx, event, applied, {
       maxAgeHours: config.EMAIL_EVENT_MAX_AGE_HOURS,
       receiptUrlTemplate: config.RECEIPT_URL_TEMPLATE ?? null,
+      emailEventsOnImport: config.EMAIL_EVENTS_ON_IMPORT,
     }, nowTimestamp(clock)),
     onProcessed: (event, result) => {
       if (result.recorded > 0) emailWake.notify()

@@ -43,6 +43,10 @@ export const ConfigSchema = Type.Object({
   PAUSED_ACCESS: Type.Boolean({ description: 'Whether a paused subscription keeps access', default: false }),
   TRIAL_ACCESS: Type.Boolean({ description: 'Whether a trialing subscription has access', default: true }),
   EMAIL_EVENT_MAX_AGE_HOURS: integer('Email events about changes older than this are recorded but suppressed (never delivered)', { default: 72, minimum: 1, maximum: 8760 }),
+  EMAIL_EVENTS_ON_IMPORT: Type.Boolean({
+    description: 'Whether importing a subscription (subscription.imported, a merchant migrating its customers) emits customer-facing email events; false: state and entitlement are set up silently',
+    default: false,
+  }),
   TRIAL_ENDING_NOTICE_DAYS: integer('How many days before a trial ends trial.ending_soon is emitted', { default: 3, minimum: 1, maximum: 60 }),
   RECEIPT_URL_TEMPLATE: Type.Optional(Type.String({
     description: 'Receipt link put into payment.succeeded, with {transactionId} replaced (for example https://app.tracksera.com/billing/receipts/{transactionId}); unset: no link',
