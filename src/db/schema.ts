@@ -168,6 +168,10 @@ export const transactionsTable = pgTable('transactions', {
   index('transactions_account_created_idx').on(table.accountId, table.paddleCreatedAt, table.id),
   index('transactions_customer_idx').on(table.customerId),
   index('transactions_subscription_idx').on(table.subscriptionId),
+  // Account resolution reads the earliest transaction carrying an account id, of a customer and of a
+  // subscription (accounts.repository.ts): found in one index probe, whatever the history.
+  index('transactions_customer_custom_account_idx').on(table.customerId, table.paddleCreatedAt, table.id).where(sql`custom_account_id IS NOT NULL`),
+  index('transactions_subscription_custom_account_idx').on(table.subscriptionId, table.paddleCreatedAt, table.id).where(sql`custom_account_id IS NOT NULL`),
 ])
 
 export const adjustmentsTable = pgTable('adjustments', {
