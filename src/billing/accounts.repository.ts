@@ -49,6 +49,19 @@ const SUBSCRIPTION_ACCOUNT = `COALESCE(
     (SELECT account_id FROM customer_account)
   )`
 
+/** Writes subscription_accounts (id, previous_account_id, account_id) where they differ; returns the moves. */
+const SUBSCRIPTION_UPDATE = `subscription_update AS (
+      UPDATE subscriptions s SET account_id = sa.account_id
+      FROM subscription_accounts sa
+      WHERE s.id = sa.id AND s.account_id IS DISTINCT FROM sa.account_id
+      RETURNING s.id, sa.previous_account_id, sa.account_id
+    )`
+
+/** The accounts a subscription moved from or to: their entitlements changed (see entitlements/). */
+const MOVED_ACCOUNTS = `ARRAY(SELECT DISTINCT moved.account_id FROM subscription_update,
+      LATERAL (VALUES (subscription_update.previous_account_id), (subscription_update.account_id)) AS moved (account_id)
+      WHERE moved.account_id IS NOT NULL)`
+
 /**
  * A transaction t2's account, given the CTEs customer_account and subscription_accounts (the
  * subscriptions resolved by the same statement): its own, else its subscription's, else the customer's.
@@ -77,21 +90,24 @@ const RELINK_CUSTOMER: RawStatement = {
       WHERE c.id = $1 AND c.account_id IS DISTINCT FROM ca.account_id
     ),
     subscription_accounts AS (
-      SELECT s.id, ${SUBSCRIPTION_ACCOUNT} AS account_id FROM subscriptions s WHERE s.customer_id = $1
+      SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id FROM subscriptions s WHERE s.customer_id = $1
     ),
-    subscription_update AS (
-      UPDATE subscriptions s SET account_id = sa.account_id
-      FROM subscription_accounts sa
-      WHERE s.id = sa.id AND s.account_id IS DISTINCT FROM sa.account_id
+    ${SUBSCRIPTION_UPDATE},
+    transaction_update AS (
+      UPDATE transactions t SET account_id = resolved.account_id
+      FROM (SELECT t2.id, ${TRANSACTION_ACCOUNT} AS account_id FROM transactions t2 WHERE t2.customer_id = $1) resolved
+      WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
     )
-    UPDATE transactions t SET account_id = resolved.account_id
-    FROM (SELECT t2.id, ${TRANSACTION_ACCOUNT} AS account_id FROM transactions t2 WHERE t2.customer_id = $1) resolved
-    WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id`,
+    SELECT false AS full_relink, ${MOVED_ACCOUNTS} AS accounts`,
 }
 
-export async function relinkCustomerAccounts (tx: Transaction, customerId: string): Promise<void> {
-  await tx.query(RELINK_CUSTOMER, [customerId])
+/** Re-resolves everything of the customer; answers the accounts that gained or lost a subscription. */
+export async function relinkCustomerAccounts (tx: Transaction, customerId: string): Promise<string[]> {
+  const [result] = await tx.query<RelinkResult>(RELINK_CUSTOMER, [customerId])
+  return result?.accounts ?? []
 }
+
+interface RelinkResult { full_relink: boolean, accounts: string[] }
 
 /**
  * A transaction ($1) was stored or changed what account resolution reads of it (its custom_data,
@@ -114,18 +130,13 @@ const RELINK_TRANSACTION_FACT: RawStatement = {
         AND (SELECT account_id FROM customer_account) IS DISTINCT FROM (${customerAccount('$2', { transaction: '$1' })}) AS full_relink
     ),
     subscription_accounts AS (
-      SELECT s.id, ${SUBSCRIPTION_ACCOUNT} AS account_id
+      SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id
       FROM subscriptions s
       WHERE s.customer_id = $2
         AND (s.id = (SELECT t.subscription_id FROM transactions t WHERE t.id = $1) OR s.id = $3 OR s.origin_transaction_id = $1)
         AND NOT (SELECT full_relink FROM decides_customer)
     ),
-    subscription_update AS (
-      UPDATE subscriptions s SET account_id = sa.account_id
-      FROM subscription_accounts sa
-      WHERE s.id = sa.id AND s.account_id IS DISTINCT FROM sa.account_id
-      RETURNING s.id
-    ),
+    ${SUBSCRIPTION_UPDATE},
     transaction_update AS (
       UPDATE transactions t SET account_id = resolved.account_id
       FROM (
@@ -136,7 +147,7 @@ const RELINK_TRANSACTION_FACT: RawStatement = {
       ) resolved
       WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
     )
-    SELECT full_relink FROM decides_customer`,
+    SELECT full_relink, ${MOVED_ACCOUNTS} AS accounts FROM decides_customer`,
 }
 
 export interface TransactionFact {
@@ -145,9 +156,11 @@ export interface TransactionFact {
   previousSubscriptionId: string | null
 }
 
-export async function relinkTransactionFact (tx: Transaction, fact: TransactionFact): Promise<void> {
-  const [decision] = await tx.query<{ full_relink: boolean }>(RELINK_TRANSACTION_FACT, [fact.transactionId, fact.customerId, fact.previousSubscriptionId])
-  if (decision?.full_relink === true && fact.customerId !== null) await relinkCustomerAccounts(tx, fact.customerId)
+/** Answers the accounts that gained or lost a subscription. */
+export async function relinkTransactionFact (tx: Transaction, fact: TransactionFact): Promise<string[]> {
+  const [result] = await tx.query<RelinkResult>(RELINK_TRANSACTION_FACT, [fact.transactionId, fact.customerId, fact.previousSubscriptionId])
+  if (result?.full_relink === true && fact.customerId !== null) return await relinkCustomerAccounts(tx, fact.customerId)
+  return result?.accounts ?? []
 }
 
 /**
@@ -164,15 +177,11 @@ const RELINK_SUBSCRIPTION_FACT: RawStatement = {
         AND (SELECT account_id FROM customer_account) IS DISTINCT FROM (${customerAccount('$2', { subscription: '$1' })}) AS full_relink
     ),
     subscription_accounts AS (
-      SELECT s.id, ${SUBSCRIPTION_ACCOUNT} AS account_id
+      SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id
       FROM subscriptions s
       WHERE s.id = $1 AND s.customer_id IS NOT DISTINCT FROM $2 AND NOT (SELECT full_relink FROM decides_customer)
     ),
-    subscription_update AS (
-      UPDATE subscriptions s SET account_id = sa.account_id
-      FROM subscription_accounts sa
-      WHERE s.id = sa.id AND s.account_id IS DISTINCT FROM sa.account_id
-    ),
+    ${SUBSCRIPTION_UPDATE},
     -- Those stored before the subscription fell back to the customer's account (or none).
     transaction_update AS (
       UPDATE transactions t SET account_id = resolved.account_id
@@ -184,12 +193,14 @@ const RELINK_SUBSCRIPTION_FACT: RawStatement = {
       ) resolved
       WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
     )
-    SELECT full_relink FROM decides_customer`,
+    SELECT full_relink, ${MOVED_ACCOUNTS} AS accounts FROM decides_customer`,
 }
 
-export async function relinkSubscriptionFact (tx: Transaction, fact: { subscriptionId: string, customerId: string | null }): Promise<void> {
-  const [decision] = await tx.query<{ full_relink: boolean }>(RELINK_SUBSCRIPTION_FACT, [fact.subscriptionId, fact.customerId])
-  if (decision?.full_relink === true && fact.customerId !== null) await relinkCustomerAccounts(tx, fact.customerId)
+/** Answers the accounts that gained or lost a subscription. */
+export async function relinkSubscriptionFact (tx: Transaction, fact: { subscriptionId: string, customerId: string | null }): Promise<string[]> {
+  const [result] = await tx.query<RelinkResult>(RELINK_SUBSCRIPTION_FACT, [fact.subscriptionId, fact.customerId])
+  if (result?.full_relink === true && fact.customerId !== null) return await relinkCustomerAccounts(tx, fact.customerId)
+  return result?.accounts ?? []
 }
 
 /** PUT /internal/customers/:id/account: a manual link, which wins over what Paddle's data implies. */

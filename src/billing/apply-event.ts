@@ -34,6 +34,8 @@ export interface AppliedEvent {
   note: string | null
   /** Null when nothing changed: stale, ignored, or a version already applied. */
   transition: Transition | null
+  /** Accounts whose subscriptions this event changed, or which gained or lost one: their entitlement inputs. */
+  entitlementAccounts: string[]
 }
 
 export interface ApplyOptions { accountIdKey: string }
@@ -63,7 +65,7 @@ export async function lockFor (tx: Transaction, event: Pick<InboxEvent, 'entityT
 /** Applies the event; the caller holds the locks of lockFor(event). */
 export async function applyInboxEvent (tx: Transaction, event: InboxEvent, options: ApplyOptions): Promise<AppliedEvent> {
   if (!isTrackedEntityType(event.entityType)) {
-    return { outcome: 'ignored', note: `${event.entityType} events do not change billing state`, transition: null }
+    return { outcome: 'ignored', note: `${event.entityType} events do not change billing state`, transition: null, entitlementAccounts: [] }
   }
   if (event.payload === null || typeof event.payload !== 'object') {
     throw new InvalidPayloadError('the stored payload is missing')
@@ -82,15 +84,18 @@ export async function applyInboxEvent (tx: Transaction, event: InboxEvent, optio
   if (event.entityType === 'customer' && event.entityId !== null) await forgetIfErased(tx, event.eventId, event.entityId)
   if (result.outcome === 'stale') {
     // Only a subscription's checkout transaction id is kept from a stale event.
-    if (result.relink === true && event.entityType === 'subscription' && event.entityId !== null) {
-      await relinkSubscriptionFact(tx, { subscriptionId: event.entityId, customerId: event.customerId })
-    }
-    return { outcome: 'stale', note: result.note, transition: null }
+    const moved = result.relink === true && event.entityType === 'subscription' && event.entityId !== null
+      ? await relinkSubscriptionFact(tx, { subscriptionId: event.entityId, customerId: event.customerId })
+      : []
+    return { outcome: 'stale', note: result.note, transition: null, entitlementAccounts: moved }
   }
-  if (result.before === result.after) return { outcome: 'applied', note: result.note ?? null, transition: null }
+  if (result.before === result.after) return { outcome: 'applied', note: result.note ?? null, transition: null, entitlementAccounts: [] }
   const transition = { entity: event.entityType, before: result.before, after: result.after } as Transition
-  if (result.relink === true) await relink(tx, transition)
-  return { outcome: 'applied', note: result.note ?? null, transition }
+  const accounts = new Set(result.relink === true ? await relink(tx, transition) : [])
+  if (transition.entity === 'subscription') {
+    for (const account of [transition.before?.accountId, transition.after.accountId]) if (account != null) accounts.add(account)
+  }
+  return { outcome: 'applied', note: result.note ?? null, transition, entitlementAccounts: [...accounts] }
 }
 
 // An event about an erased customer that carries data from before the erasure keeps no name or
@@ -114,13 +119,12 @@ async function forgetIfErased (tx: Transaction, eventId: string, customerId: str
  * transaction or subscription takes an account id away from it or moves to another customer: the
  * narrow statements only tell whether the fact as it is now decides it.
  */
-async function relink (tx: Transaction, transition: Transition): Promise<void> {
+async function relink (tx: Transaction, transition: Transition): Promise<string[]> {
   switch (transition.entity) {
     case 'customer':
-      await relinkCustomerAccounts(tx, transition.after.id)
-      return
+      return await relinkCustomerAccounts(tx, transition.after.id)
     case 'adjustment':
-      return
+      return []
     case 'transaction':
     case 'subscription': {
       const { before, after } = transition
@@ -131,17 +135,19 @@ async function relink (tx: Transaction, transition: Transition): Promise<void> {
       if (before?.customAccountId != null && before.customAccountId !== after.customAccountId && after.customerId !== null) {
         wholeCustomers.add(after.customerId)
       }
-      for (const customerId of wholeCustomers) await relinkCustomerAccounts(tx, customerId)
-      if (after.customerId !== null && wholeCustomers.has(after.customerId)) return
+      const moved: string[] = []
+      for (const customerId of wholeCustomers) moved.push(...await relinkCustomerAccounts(tx, customerId))
+      if (after.customerId !== null && wholeCustomers.has(after.customerId)) return moved
       if (transition.entity === 'transaction') {
-        await relinkTransactionFact(tx, {
+        moved.push(...await relinkTransactionFact(tx, {
           transactionId: transition.after.id,
           customerId: transition.after.customerId,
           previousSubscriptionId: transition.before?.subscriptionId ?? null,
-        })
+        }))
       } else {
-        await relinkSubscriptionFact(tx, { subscriptionId: transition.after.id, customerId: transition.after.customerId })
+        moved.push(...await relinkSubscriptionFact(tx, { subscriptionId: transition.after.id, customerId: transition.after.customerId }))
       }
+      return moved
     }
   }
 }

@@ -39,8 +39,12 @@ export interface DatabaseHandle {
    * own for as long as `work` runs, which may call out without holding a transaction open).
    */
   withLock<T>(key: number, work: () => Promise<T>): Promise<{ ran: true, result: T } | { ran: false }>
-  /** Subscribes to a NOTIFY channel; resolves to an unsubscribe function. */
-  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>
+  /**
+   * Subscribes to a NOTIFY channel; resolves to an unsubscribe function. `onNotify` gets each
+   * notification's payload, and no payload once listening starts or starts again after a lost
+   * connection (notifications sent meanwhile are lost); `onLost` is called when the connection drops.
+   */
+  listen(channel: string, onNotify: (payload?: string) => void, onLost?: () => void): Promise<() => Promise<void>>
   close(): Promise<void>
 }
 
@@ -133,8 +137,8 @@ function createPostgresDatabase (options: DatabaseOptions & { databaseUrl: strin
         client.release(broken)
       }
     },
-    async listen (channel, onNotify) {
-      const listener = new ChannelListener(connection, channel, onNotify, logger)
+    async listen (channel, onNotify, onLost) {
+      const listener = new ChannelListener(connection, channel, onNotify, logger, onLost)
       listeners.add(listener)
       await listener.start()
       return async () => {
@@ -161,8 +165,9 @@ class ChannelListener {
   constructor (
     private readonly connection: pg.ClientConfig,
     private readonly channel: string,
-    private readonly onNotify: () => void,
-    private readonly logger: Logger
+    private readonly onNotify: (payload?: string) => void,
+    private readonly logger: Logger,
+    private readonly onLost?: () => void
   ) {}
 
   async start (): Promise<void> {
@@ -177,10 +182,13 @@ class ChannelListener {
   private async connect (): Promise<void> {
     const client = new pg.Client(this.connection)
     client.on('error', () => {}) // the 'end' handler below reconnects
-    client.on('notification', () => this.onNotify())
+    client.on('notification', (message) => this.onNotify(message.payload))
     client.on('end', () => {
       if (this.client === client) this.client = undefined
-      if (!this.stopped) this.scheduleReconnect()
+      if (!this.stopped) {
+        this.onLost?.()
+        this.scheduleReconnect()
+      }
     })
     await client.connect()
     await client.query(`LISTEN "${this.channel}"`)
@@ -249,6 +257,8 @@ export function createPgliteHandle (client: PGlite): DatabaseHandle {
     },
     async listen (channel, onNotify) {
       const unsubscribe = await client.listen(channel, onNotify)
+      // As a pg listener does once it listens (an in-process database never loses the connection).
+      onNotify()
       return unsubscribe
     },
     async close () {

@@ -39,6 +39,7 @@ export const ConfigSchema = Type.Object({
   WORKER_CONCURRENCY: integer('Transactions applying events at once in one process (each claims a batch of up to 8)', { default: 4, minimum: 1, maximum: 64 }),
   WORKER_MAX_ATTEMPTS: integer('Attempts before a failing event becomes dead', { default: 10, minimum: 1, maximum: 100 }),
   WORKER_POLL_INTERVAL_MS: integer('How often the worker looks for work without a NOTIFY (retries, missed notifications)', { default: 1000, minimum: 50, maximum: 60000 }),
+  ENTITLEMENT_CACHE_MAX_ENTRIES: integer('Accounts whose entitlement inputs each process keeps in memory (about 1 KB each), invalidated through LISTEN/NOTIFY; 0: read the database on every request', { default: 100000, minimum: 0, maximum: 10000000 }),
   PAST_DUE_GRACE_DAYS: integer('Days a past-due subscription keeps access after its paid period ended', { default: 14, minimum: 0, maximum: 365 }),
   PAUSED_ACCESS: Type.Boolean({ description: 'Whether a paused subscription keeps access', default: false }),
   TRIAL_ACCESS: Type.Boolean({ description: 'Whether a trialing subscription has access', default: true }),
