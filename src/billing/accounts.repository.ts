@@ -210,11 +210,12 @@ const LINK_CUSTOMER: RawStatement = {
     ON CONFLICT (id) DO UPDATE SET manual_account_id = excluded.manual_account_id, row_updated_at = now()`,
 }
 
-export async function linkCustomerToAccount (database: DatabaseHandle, customerId: string, accountId: string): Promise<void> {
-  await database.transaction(async (tx) => {
+/** Answers the accounts that gained or lost a subscription, once committed. */
+export async function linkCustomerToAccount (database: DatabaseHandle, customerId: string, accountId: string): Promise<string[]> {
+  return await database.transaction(async (tx) => {
     // The same lock the worker takes for this customer, so a relink never races an applied event.
     await lockKeys(tx, [lockKey('customer', customerId)])
     await tx.query(LINK_CUSTOMER, [customerId, accountId])
-    await relinkCustomerAccounts(tx, customerId)
+    return await relinkCustomerAccounts(tx, customerId)
   })
 }
