@@ -53,7 +53,16 @@ export async function benchEntitlement (options: EntitlementOptions): Promise<vo
     durationSeconds,
     next: () => ({ method: 'GET', path: `/internal/accounts/${randomAccount(options.subscriptions)}/entitlement`, headers }),
   })
-  await reads(3)
+  // Warm-up: every account read once, in order (a long-running service has read its active
+  // accounts before; PostgreSQL's buffers are as warm for the straight SQL that follows).
+  let warmed = 0
+  await runLoad({
+    port: service.port,
+    connections: options.connections,
+    durationSeconds: 120,
+    requests: options.subscriptions,
+    next: () => ({ method: 'GET', path: `/internal/accounts/acc_bench${1 + (warmed++ % options.subscriptions)}/entitlement`, headers }),
+  })
   const before = { service: processCpuSeconds(service.child.pid), postgres: postgresCpuSeconds() }
   const http = await reads(options.durationSeconds)
   const serviceCpu = cpuDifference(processCpuSeconds(service.child.pid), before.service)
@@ -69,6 +78,6 @@ export async function benchEntitlement (options: EntitlementOptions): Promise<vo
         microsPer(serviceCpu, http.requests), microsPer(httpPostgresCpu, http.requests)],
       ['same lookup straight through pg', straight.rate, straight.p50, straight.p99, straight.errors, '-', microsPer(straight.postgresCpu, straight.requests)],
     ])
-  process.stdout.write(`service / straight SQL = ${(100 * http.rate / straight.rate).toFixed(1)}% (target >= 50%); ` +
-    `p99 ${http.p99.toFixed(2)} ms (target < 10 ms)\n`)
+  process.stdout.write(`service / straight SQL = ${(http.rate / straight.rate).toFixed(2)}x (target >= 1.5x); ` +
+    `p99 ${http.p99.toFixed(2)} ms vs straight SQL ${straight.p99.toFixed(2)} ms (target: no worse)\n`)
 }

@@ -85,3 +85,27 @@ export function toInboxRow (body: BenchEvent): InboxRow {
     ...projectEvent(envelope, { customDataKeys: ['account_id'] }),
   }
 }
+
+/**
+ * `count` transaction.completed events, each a new transaction: each of its own customer (and
+ * subscription), or all of one customer and one subscription (a customer with a long history:
+ * an agency, seat-based B2B, usage add-ons). Created a minute apart, in order.
+ */
+export function completedTransactions (count: number, options: { oneCustomer: boolean }): BenchEvent[] {
+  const shared = { customer: benchId('ctm'), subscription: benchId('sub'), account: benchId('acc') }
+  return Array.from({ length: count }, (_, index) => {
+    const owner = options.oneCustomer ? shared : { customer: benchId('ctm'), subscription: benchId('sub'), account: benchId('acc') }
+    const time = (seconds: number): string => addSeconds(BASE, index * 60 + seconds)
+    return event('transaction.completed', {
+      ...templates.transaction,
+      id: benchId('txn'),
+      status: 'completed',
+      origin: 'subscription_recurring',
+      customer_id: owner.customer,
+      subscription_id: owner.subscription,
+      created_at: time(0),
+      updated_at: time(1),
+      custom_data: { account_id: owner.account },
+    })
+  })
+}

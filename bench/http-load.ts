@@ -27,6 +27,8 @@ export interface LoadOptions {
   port: number
   connections: number
   durationSeconds: number
+  /** Stop after this many requests, if that comes before the end of durationSeconds. */
+  requests?: number
   next: () => LoadRequest
   expectStatus?: (status: number) => boolean
 }
@@ -38,6 +40,7 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
   const expect = options.expectStatus ?? ((status: number) => status >= 200 && status < 300)
   const started = Date.now()
   const deadline = started + options.durationSeconds * 1000
+  let issued = 0
 
   const connection = async (): Promise<void> => await new Promise<void>((resolve) => {
     const socket = net.connect(options.port, '127.0.0.1')
@@ -45,10 +48,11 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
     let buffer: Buffer = Buffer.alloc(0)
     let sentAt = 0n
     const send = (): void => {
-      if (Date.now() >= deadline) {
+      if (Date.now() >= deadline || issued >= (options.requests ?? Infinity)) {
         socket.end()
         return
       }
+      issued += 1
       const request = options.next()
       const body = request.body ?? Buffer.alloc(0)
       const headers = Object.entries(request.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('')

@@ -7,7 +7,7 @@ import pino from 'pino'
 import { createDatabase } from '../src/db/client.js'
 import { createInboxWriter } from '../src/inbox/inbox-writer.js'
 import { signPaddlePayload } from '../src/paddle/signature.js'
-import { subscriptionLifecycle, toInboxRow } from './events.js'
+import { completedTransactions, subscriptionLifecycle, toInboxRow, type BenchEvent } from './events.js'
 import { percentile, postgresCpuSeconds, printTable, sleep, startBuilt, type BenchDatabase } from './support.js'
 
 const SECRET = 'pdl_ntfset_01jbench00000000000000000000_BenchmarkSecret000000000000000'
@@ -21,9 +21,14 @@ export interface ProcessingOptions {
 
 /** Fills the inbox with `count` pending events (whole subscription lifecycles) through the intake's own writer. */
 export async function fillInbox (databaseUrl: string, count: number): Promise<void> {
+  await storeEvents(databaseUrl, Array.from({ length: Math.ceil(count / 8) }, (_, index) => subscriptionLifecycle(`acc_bench${index}`, index * 7)).flat().slice(0, count))
+}
+
+/** Stores the events as pending inbox rows through the intake's own writer. */
+export async function storeEvents (databaseUrl: string, events: BenchEvent[]): Promise<void> {
   const handle = await createDatabase({ databaseUrl, logger: pino({ level: 'silent' }), poolMax: 8 })
   const writer = createInboxWriter(handle, { maxBatchSize: 500, maxConcurrentStatements: 4 })
-  const rows = Array.from({ length: Math.ceil(count / 8) }, (_, index) => subscriptionLifecycle(`acc_bench${index}`, index * 7)).flat().slice(0, count).map(toInboxRow)
+  const rows = events.map(toInboxRow)
   for (let start = 0; start < rows.length; start += 2_000) {
     await Promise.all(rows.slice(start, start + 2_000).map(async (row) => await writer.insert(row)))
   }
@@ -123,4 +128,30 @@ export async function benchProcessing (options: ProcessingOptions): Promise<void
   } finally {
     await database.drop()
   }
+}
+
+/**
+ * Whether an event's cost grows with its customer's history: one backlog of transaction.completed,
+ * each of its own customer, and one of the same size all of one customer, drained one after the
+ * other by one worker process in the same run. The ratio is what matters (target: near 1).
+ */
+export async function benchHistory (options: { freshDatabase: () => Promise<BenchDatabase>, backlog: number }): Promise<void> {
+  const rows: Array<Array<string | number>> = []
+  const rates: Record<string, number> = {}
+  for (const [name, oneCustomer] of [['each of its own customer', false], ['all of one customer', true]] as const) {
+    const database = await options.freshDatabase()
+    try {
+      await storeEvents(database.url, completedTransactions(options.backlog, { oneCustomer }))
+      const result = await drainWithWorkers(database.url, 1, options.backlog)
+      rates[name] = result.rate
+      rows.push([name, result.rate, result.elapsed,
+        result.postgresCpuPerEvent === null ? 'n/a' : (result.postgresCpuPerEvent * 1e6).toFixed(0), result.failures])
+    } finally {
+      await database.drop()
+    }
+  }
+  printTable(`Processing cost and history: ${options.backlog} transaction.completed, one worker process (WORKER_CONCURRENCY=4)`,
+    ['transactions', 'events/s', 'seconds', 'postgres CPU us/event', 'not applied once'], rows)
+  const ratio = (rates['all of one customer'] ?? Number.NaN) / (rates['each of its own customer'] ?? Number.NaN)
+  process.stdout.write(`one customer / own customers = ${ratio.toFixed(2)}x (target: near 1)\n`)
 }

@@ -8,7 +8,7 @@ import { runMigrations } from '../src/db/migrate.js'
 import { benchDispatch } from './dispatch.js'
 import { benchEntitlement } from './entitlement.js'
 import { benchIntake } from './intake.js'
-import { benchProcessing } from './processing.js'
+import { benchHistory, benchProcessing } from './processing.js'
 import { createBenchDatabase, type BenchDatabase } from './support.js'
 
 type Bench = (freshDatabase: () => Promise<BenchDatabase>) => Promise<void>
@@ -23,6 +23,7 @@ const BENCHES: Record<string, Bench> = {
     }
   },
   processing: async (freshDatabase) => { await benchProcessing({ freshDatabase, backlog: 50_000 }) },
+  history: async (freshDatabase) => { await benchHistory({ freshDatabase, backlog: 3_000 }) },
   dispatch: async (freshDatabase) => {
     await benchDispatch({ freshDatabase, backlog: 20_000, webhooksPerSecond: 200, durationSeconds: 20 })
   },

@@ -2,7 +2,10 @@
  * Which TrackSera account a subscription or transaction belongs to. TrackSera passes its account id
  * to checkout in custom_data; Paddle copies it onto some entities and not others, and events arrive
  * in any order. So the account is resolved again, from everything stored, whenever something that
- * feeds it changes, and the answer is the same whatever order the facts arrived in:
+ * feeds it changes, and the answer is the same whatever order the facts arrived in. Only what the
+ * changed fact can reach is resolved again (a transaction, its subscription, that subscription's
+ * transactions), unless the fact decides the customer's own account, which everything may fall back
+ * to; so an event costs the same whatever the customer's history:
  *
  *   customer      = manual link ?? its own custom_data ?? its earliest transaction's ?? its earliest subscription's
  *   subscription  = its own custom_data ?? its (checkout) transactions' ?? the customer's
@@ -14,72 +17,190 @@
 import type { DatabaseHandle, RawStatement, Transaction } from '../db/client.js'
 import { lockKey, lockKeys } from './locks.js'
 
-/** Re-resolves the customer and every subscription and transaction of the customer, in one statement. */
+/**
+ * The account of the customer whose id is the parameter `customer`, as a query: shared by the
+ * statements below. Each lookup is one index probe (the partial indexes on transactions'
+ * custom_account_id), and COALESCE stops at the first answer. `exclude` leaves one transaction or
+ * subscription out, to tell whether a fact decides the customer's account (see RELINK_TRANSACTION_FACT).
+ */
+function customerAccount (customer: string, exclude: { transaction?: string, subscription?: string } = {}): string {
+  return `SELECT COALESCE(
+      (SELECT COALESCE(c.manual_account_id, c.custom_account_id) FROM customers c WHERE c.id = ${customer}),
+      (SELECT t.custom_account_id FROM transactions t
+        WHERE t.customer_id = ${customer} AND t.custom_account_id IS NOT NULL${exclude.transaction === undefined ? '' : ` AND t.id <> ${exclude.transaction}`}
+        ORDER BY t.paddle_created_at NULLS LAST, t.id LIMIT 1),
+      (SELECT s.custom_account_id FROM subscriptions s
+        WHERE s.customer_id = ${customer} AND s.custom_account_id IS NOT NULL${exclude.subscription === undefined ? '' : ` AND s.id <> ${exclude.subscription}`}
+        ORDER BY s.paddle_created_at NULLS LAST, s.id LIMIT 1)
+    ) AS account_id`
+}
+
+/** A subscription s's account, given the CTE customer_account: its own, else its (checkout) transactions', else the customer's. */
+const SUBSCRIPTION_ACCOUNT = `COALESCE(
+    s.custom_account_id,
+    (SELECT candidate.custom_account_id FROM (
+      (SELECT t.custom_account_id, t.paddle_created_at, t.id FROM transactions t
+        WHERE t.subscription_id = s.id AND t.custom_account_id IS NOT NULL
+        ORDER BY t.paddle_created_at NULLS LAST, t.id LIMIT 1)
+      UNION ALL
+      (SELECT t.custom_account_id, t.paddle_created_at, t.id FROM transactions t
+        WHERE t.id = s.origin_transaction_id AND t.custom_account_id IS NOT NULL)
+    ) candidate ORDER BY candidate.paddle_created_at NULLS LAST, candidate.id LIMIT 1),
+    (SELECT account_id FROM customer_account)
+  )`
+
+/** Writes subscription_accounts (id, previous_account_id, account_id) where they differ; returns the moves. */
+const SUBSCRIPTION_UPDATE = `subscription_update AS (
+      UPDATE subscriptions s SET account_id = sa.account_id
+      FROM subscription_accounts sa
+      WHERE s.id = sa.id AND s.account_id IS DISTINCT FROM sa.account_id
+      RETURNING s.id, sa.previous_account_id, sa.account_id
+    )`
+
+/** The accounts a subscription moved from or to: their entitlements changed (see entitlements/). */
+const MOVED_ACCOUNTS = `ARRAY(SELECT DISTINCT moved.account_id FROM subscription_update,
+      LATERAL (VALUES (subscription_update.previous_account_id), (subscription_update.account_id)) AS moved (account_id)
+      WHERE moved.account_id IS NOT NULL)`
+
+/**
+ * A transaction t2's account, given the CTEs customer_account and subscription_accounts (the
+ * subscriptions resolved by the same statement): its own, else its subscription's, else the customer's.
+ */
+const TRANSACTION_ACCOUNT = `COALESCE(
+    t2.custom_account_id,
+    (SELECT sa.account_id FROM subscription_accounts sa WHERE sa.id = t2.subscription_id),
+    (SELECT s.account_id FROM subscriptions s WHERE s.id = t2.subscription_id),
+    (SELECT account_id FROM customer_account)
+  )`
+
+/**
+ * Re-resolves the customer ($1) and every subscription and transaction of the customer, in one
+ * statement. Needed when the customer's own account may have changed, since every row of the customer
+ * may fall back to it: its first link, its custom_data, a manual link. Its cost grows with the
+ * customer's history, so the facts that cannot change the customer's account take the narrow
+ * statements below.
+ */
 const RELINK_CUSTOMER: RawStatement = {
   name: 'relink_customer_accounts',
   text: `
-    WITH customer_account AS (
-      SELECT COALESCE(
-        (SELECT COALESCE(c.manual_account_id, c.custom_account_id) FROM customers c WHERE c.id = $1),
-        (SELECT t.custom_account_id FROM transactions t
-          WHERE t.customer_id = $1 AND t.custom_account_id IS NOT NULL
-          ORDER BY t.paddle_created_at NULLS LAST, t.id LIMIT 1),
-        (SELECT s.custom_account_id FROM subscriptions s
-          WHERE s.customer_id = $1 AND s.custom_account_id IS NOT NULL
-          ORDER BY s.paddle_created_at NULLS LAST, s.id LIMIT 1)
-      ) AS account_id
-    ),
+    WITH customer_account AS (${customerAccount('$1')}),
     customer_update AS (
       UPDATE customers c SET account_id = ca.account_id
       FROM customer_account ca
       WHERE c.id = $1 AND c.account_id IS DISTINCT FROM ca.account_id
     ),
     subscription_accounts AS (
-      SELECT s.id, COALESCE(
-        s.custom_account_id,
-        (SELECT t.custom_account_id FROM transactions t
-          WHERE (t.subscription_id = s.id OR t.id = s.origin_transaction_id) AND t.custom_account_id IS NOT NULL
-          ORDER BY t.paddle_created_at NULLS LAST, t.id LIMIT 1),
-        (SELECT account_id FROM customer_account)
-      ) AS account_id
-      FROM subscriptions s WHERE s.customer_id = $1
+      SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id FROM subscriptions s WHERE s.customer_id = $1
     ),
-    subscription_update AS (
-      UPDATE subscriptions s SET account_id = sa.account_id
-      FROM subscription_accounts sa
-      WHERE s.id = sa.id AND s.account_id IS DISTINCT FROM sa.account_id
+    ${SUBSCRIPTION_UPDATE},
+    transaction_update AS (
+      UPDATE transactions t SET account_id = resolved.account_id
+      FROM (SELECT t2.id, ${TRANSACTION_ACCOUNT} AS account_id FROM transactions t2 WHERE t2.customer_id = $1) resolved
+      WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
     )
-    UPDATE transactions t SET account_id = resolved.account_id
-    FROM (
-      SELECT t2.id, COALESCE(
-        t2.custom_account_id,
-        (SELECT sa.account_id FROM subscription_accounts sa WHERE sa.id = t2.subscription_id),
-        (SELECT s.account_id FROM subscriptions s WHERE s.id = t2.subscription_id),
-        (SELECT account_id FROM customer_account)
-      ) AS account_id
-      FROM transactions t2 WHERE t2.customer_id = $1
-    ) resolved
-    WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id`,
+    SELECT false AS full_relink, ${MOVED_ACCOUNTS} AS accounts`,
 }
 
-export async function relinkCustomerAccounts (tx: Transaction, customerId: string): Promise<void> {
-  await tx.query(RELINK_CUSTOMER, [customerId])
+/** Re-resolves everything of the customer; answers the accounts that gained or lost a subscription. */
+export async function relinkCustomerAccounts (tx: Transaction, customerId: string): Promise<string[]> {
+  const [result] = await tx.query<RelinkResult>(RELINK_CUSTOMER, [customerId])
+  return result?.accounts ?? []
 }
 
-/** For a transaction without a customer yet (a checkout draft): its own custom_data, else its subscription's. */
-const RELINK_TRANSACTION: RawStatement = {
-  name: 'relink_transaction_account',
+interface RelinkResult { full_relink: boolean, accounts: string[] }
+
+/**
+ * A transaction ($1) was stored or changed what account resolution reads of it (its custom_data,
+ * subscription or customer $2; $3 its previous subscription). What that can change, short of the
+ * customer's own account: the transaction's account, its subscription's (and previous
+ * subscription's) when it carries the earliest account id of one, and then the other transactions of
+ * such a subscription that take their account from it. A few index probes in the usual case (a new
+ * transaction of a customer whose account is known), whatever the customer's history.
+ *
+ * Answers whether the customer's own account depends on this transaction (it is the customer's
+ * earliest with an account id, and leaving it out gives another answer): then the caller re-resolves
+ * the whole customer, and this statement changes nothing.
+ */
+const RELINK_TRANSACTION_FACT: RawStatement = {
+  name: 'relink_transaction_fact',
   text: `
-    UPDATE transactions t SET account_id = resolved.account_id
-    FROM (
-      SELECT t2.id, COALESCE(t2.custom_account_id, (SELECT s.account_id FROM subscriptions s WHERE s.id = t2.subscription_id)) AS account_id
-      FROM transactions t2 WHERE t2.id = $1
-    ) resolved
-    WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id`,
+    WITH customer_account AS (${customerAccount('$2')}),
+    decides_customer AS (
+      SELECT $2::text IS NOT NULL
+        AND (SELECT account_id FROM customer_account) IS DISTINCT FROM (${customerAccount('$2', { transaction: '$1' })}) AS full_relink
+    ),
+    subscription_accounts AS (
+      SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id
+      FROM subscriptions s
+      WHERE s.customer_id = $2
+        AND (s.id = (SELECT t.subscription_id FROM transactions t WHERE t.id = $1) OR s.id = $3 OR s.origin_transaction_id = $1)
+        AND NOT (SELECT full_relink FROM decides_customer)
+    ),
+    ${SUBSCRIPTION_UPDATE},
+    transaction_update AS (
+      UPDATE transactions t SET account_id = resolved.account_id
+      FROM (
+        SELECT t2.id, ${TRANSACTION_ACCOUNT} AS account_id
+        FROM transactions t2
+        WHERE NOT (SELECT full_relink FROM decides_customer) AND (t2.id = $1 OR (
+          t2.customer_id = $2 AND t2.custom_account_id IS NULL AND t2.subscription_id IN (SELECT id FROM subscription_update)))
+      ) resolved
+      WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
+    )
+    SELECT full_relink, ${MOVED_ACCOUNTS} AS accounts FROM decides_customer`,
 }
 
-export async function relinkTransactionAccount (tx: Transaction, transactionId: string): Promise<void> {
-  await tx.query(RELINK_TRANSACTION, [transactionId])
+export interface TransactionFact {
+  transactionId: string
+  customerId: string | null
+  previousSubscriptionId: string | null
+}
+
+/** Answers the accounts that gained or lost a subscription. */
+export async function relinkTransactionFact (tx: Transaction, fact: TransactionFact): Promise<string[]> {
+  const [result] = await tx.query<RelinkResult>(RELINK_TRANSACTION_FACT, [fact.transactionId, fact.customerId, fact.previousSubscriptionId])
+  if (result?.full_relink === true && fact.customerId !== null) return await relinkCustomerAccounts(tx, fact.customerId)
+  return result?.accounts ?? []
+}
+
+/**
+ * A subscription ($1) was stored or changed what account resolution reads of it (its custom_data,
+ * customer $2 or checkout transaction): re-resolves it and the transactions that take their account
+ * from it, or answers that the customer's own account depends on it (as for transactions above).
+ */
+const RELINK_SUBSCRIPTION_FACT: RawStatement = {
+  name: 'relink_subscription_fact',
+  text: `
+    WITH customer_account AS (${customerAccount('$2')}),
+    decides_customer AS (
+      SELECT $2::text IS NOT NULL
+        AND (SELECT account_id FROM customer_account) IS DISTINCT FROM (${customerAccount('$2', { subscription: '$1' })}) AS full_relink
+    ),
+    subscription_accounts AS (
+      SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id
+      FROM subscriptions s
+      WHERE s.id = $1 AND s.customer_id IS NOT DISTINCT FROM $2 AND NOT (SELECT full_relink FROM decides_customer)
+    ),
+    ${SUBSCRIPTION_UPDATE},
+    -- Those stored before the subscription fell back to the customer's account (or none).
+    transaction_update AS (
+      UPDATE transactions t SET account_id = resolved.account_id
+      FROM (
+        SELECT t2.id, ${TRANSACTION_ACCOUNT} AS account_id
+        FROM transactions t2
+        WHERE t2.subscription_id = $1 AND t2.customer_id IS NOT DISTINCT FROM $2 AND t2.custom_account_id IS NULL
+          AND NOT (SELECT full_relink FROM decides_customer)
+      ) resolved
+      WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
+    )
+    SELECT full_relink, ${MOVED_ACCOUNTS} AS accounts FROM decides_customer`,
+}
+
+/** Answers the accounts that gained or lost a subscription. */
+export async function relinkSubscriptionFact (tx: Transaction, fact: { subscriptionId: string, customerId: string | null }): Promise<string[]> {
+  const [result] = await tx.query<RelinkResult>(RELINK_SUBSCRIPTION_FACT, [fact.subscriptionId, fact.customerId])
+  if (result?.full_relink === true && fact.customerId !== null) return await relinkCustomerAccounts(tx, fact.customerId)
+  return result?.accounts ?? []
 }
 
 /** PUT /internal/customers/:id/account: a manual link, which wins over what Paddle's data implies. */
@@ -89,11 +210,12 @@ const LINK_CUSTOMER: RawStatement = {
     ON CONFLICT (id) DO UPDATE SET manual_account_id = excluded.manual_account_id, row_updated_at = now()`,
 }
 
-export async function linkCustomerToAccount (database: DatabaseHandle, customerId: string, accountId: string): Promise<void> {
-  await database.transaction(async (tx) => {
+/** Answers the accounts that gained or lost a subscription, once committed. */
+export async function linkCustomerToAccount (database: DatabaseHandle, customerId: string, accountId: string): Promise<string[]> {
+  return await database.transaction(async (tx) => {
     // The same lock the worker takes for this customer, so a relink never races an applied event.
     await lockKeys(tx, [lockKey('customer', customerId)])
     await tx.query(LINK_CUSTOMER, [customerId, accountId])
-    await relinkCustomerAccounts(tx, customerId)
+    return await relinkCustomerAccounts(tx, customerId)
   })
 }

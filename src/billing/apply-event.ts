@@ -2,7 +2,7 @@
 import type { RawStatement, Transaction } from '../db/client.js'
 import type { InboxOutcome } from '../db/schema.js'
 import { isTrackedEntityType, type TrackedEntityType } from '../paddle/event-types.js'
-import { relinkCustomerAccounts, relinkTransactionAccount } from './accounts.repository.js'
+import { relinkCustomerAccounts, relinkSubscriptionFact, relinkTransactionFact } from './accounts.repository.js'
 import { applyAdjustmentEvent, type AdjustmentState } from './adjustments.apply.js'
 import { InvalidPayloadError, type ApplyContext, type ApplyResult } from './apply-context.js'
 import { applyCustomerEvent, type CustomerState } from './customers.apply.js'
@@ -34,6 +34,8 @@ export interface AppliedEvent {
   note: string | null
   /** Null when nothing changed: stale, ignored, or a version already applied. */
   transition: Transition | null
+  /** Accounts whose subscriptions this event changed, or which gained or lost one: their entitlement inputs. */
+  entitlementAccounts: string[]
 }
 
 export interface ApplyOptions { accountIdKey: string }
@@ -63,7 +65,7 @@ export async function lockFor (tx: Transaction, event: Pick<InboxEvent, 'entityT
 /** Applies the event; the caller holds the locks of lockFor(event). */
 export async function applyInboxEvent (tx: Transaction, event: InboxEvent, options: ApplyOptions): Promise<AppliedEvent> {
   if (!isTrackedEntityType(event.entityType)) {
-    return { outcome: 'ignored', note: `${event.entityType} events do not change billing state`, transition: null }
+    return { outcome: 'ignored', note: `${event.entityType} events do not change billing state`, transition: null, entitlementAccounts: [] }
   }
   if (event.payload === null || typeof event.payload !== 'object') {
     throw new InvalidPayloadError('the stored payload is missing')
@@ -81,13 +83,19 @@ export async function applyInboxEvent (tx: Transaction, event: InboxEvent, optio
   const result = await apply(context, event.payload)
   if (event.entityType === 'customer' && event.entityId !== null) await forgetIfErased(tx, event.eventId, event.entityId)
   if (result.outcome === 'stale') {
-    if (result.relink === true) await relink(tx, event)
-    return { outcome: 'stale', note: result.note, transition: null }
+    // Only a subscription's checkout transaction id is kept from a stale event.
+    const moved = result.relink === true && event.entityType === 'subscription' && event.entityId !== null
+      ? await relinkSubscriptionFact(tx, { subscriptionId: event.entityId, customerId: event.customerId })
+      : []
+    return { outcome: 'stale', note: result.note, transition: null, entitlementAccounts: moved }
   }
-  if (result.before === result.after) return { outcome: 'applied', note: result.note ?? null, transition: null }
-  if (result.relink === true) await relink(tx, event)
+  if (result.before === result.after) return { outcome: 'applied', note: result.note ?? null, transition: null, entitlementAccounts: [] }
   const transition = { entity: event.entityType, before: result.before, after: result.after } as Transition
-  return { outcome: 'applied', note: result.note ?? null, transition }
+  const accounts = new Set(result.relink === true ? await relink(tx, transition) : [])
+  if (transition.entity === 'subscription') {
+    for (const account of [transition.before?.accountId, transition.after.accountId]) if (account != null) accounts.add(account)
+  }
+  return { outcome: 'applied', note: result.note ?? null, transition, entitlementAccounts: [...accounts] }
 }
 
 // An event about an erased customer that carries data from before the erasure keeps no name or
@@ -105,7 +113,41 @@ async function forgetIfErased (tx: Transaction, eventId: string, customerId: str
   await tx.query(FORGET_IF_ERASED, [eventId, customerId])
 }
 
-async function relink (tx: Transaction, event: InboxEvent): Promise<void> {
-  if (event.customerId !== null) await relinkCustomerAccounts(tx, event.customerId)
-  else if (event.entityType === 'transaction' && event.entityId !== null) await relinkTransactionAccount(tx, event.entityId)
+/**
+ * Account resolution for what the applied change can reach (see accounts.repository.ts). The
+ * customer's own account is resolved from everything when a customer changes, and when a
+ * transaction or subscription takes an account id away from it or moves to another customer: the
+ * narrow statements only tell whether the fact as it is now decides it.
+ */
+async function relink (tx: Transaction, transition: Transition): Promise<string[]> {
+  switch (transition.entity) {
+    case 'customer':
+      return await relinkCustomerAccounts(tx, transition.after.id)
+    case 'adjustment':
+      return []
+    case 'transaction':
+    case 'subscription': {
+      const { before, after } = transition
+      // Rare: a row that moved to another customer, or whose account id changed or went away, may have
+      // been what its customer's account rested on. Everything of those customers is resolved again.
+      const wholeCustomers = new Set<string>()
+      if (before?.customerId != null && before.customerId !== after.customerId) wholeCustomers.add(before.customerId)
+      if (before?.customAccountId != null && before.customAccountId !== after.customAccountId && after.customerId !== null) {
+        wholeCustomers.add(after.customerId)
+      }
+      const moved: string[] = []
+      for (const customerId of wholeCustomers) moved.push(...await relinkCustomerAccounts(tx, customerId))
+      if (after.customerId !== null && wholeCustomers.has(after.customerId)) return moved
+      if (transition.entity === 'transaction') {
+        moved.push(...await relinkTransactionFact(tx, {
+          transactionId: transition.after.id,
+          customerId: transition.after.customerId,
+          previousSubscriptionId: transition.before?.subscriptionId ?? null,
+        }))
+      } else {
+        moved.push(...await relinkSubscriptionFact(tx, { subscriptionId: transition.after.id, customerId: transition.after.customerId }))
+      }
+      return moved
+    }
+  }
 }

@@ -51,7 +51,9 @@ export const billingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Type.Object({ customerId: Type.String(), accountId: Type.String() }), ...errorResponses },
     },
   }, async (request) => {
-    await linkCustomerToAccount(app.database, request.params.customerId, request.body.accountId)
+    const moved = await linkCustomerToAccount(app.database, request.params.customerId, request.body.accountId)
+    // Other processes hear it by NOTIFY; this one answers the account's next entitlement read from the new state.
+    app.entitlementCache.invalidate(moved)
     request.log.info({ customer_id: request.params.customerId }, 'customer linked to an account by hand')
     return { customerId: request.params.customerId, accountId: request.body.accountId }
   })

@@ -84,6 +84,7 @@ export async function applySubscriptionEvent (
   }
 
   const customAccountId = payload.custom_data?.[context.accountIdKey] ?? null
+  const importMeta = payload.import_meta ?? null
   const row = {
     id,
     customerId: payload.customer_id,
@@ -109,6 +110,8 @@ export async function applySubscriptionEvent (
     scheduledChangeEffectiveAt: payload.scheduled_change?.effective_at ?? null,
     scheduledChangeResumeAt: payload.scheduled_change?.resume_at ?? null,
     discountId: payload.discount?.id ?? null,
+    // Paddle never un-imports a subscription; a payload projected before this field was kept has none.
+    importedFrom: importMeta === null ? before?.importedFrom ?? null : importMeta.imported_from ?? 'unknown',
     paddleCreatedAt: payload.created_at,
     paddleUpdatedAt: payload.updated_at,
     version,

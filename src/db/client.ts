@@ -39,8 +39,12 @@ export interface DatabaseHandle {
    * own for as long as `work` runs, which may call out without holding a transaction open).
    */
   withLock<T>(key: number, work: () => Promise<T>): Promise<{ ran: true, result: T } | { ran: false }>
-  /** Subscribes to a NOTIFY channel; resolves to an unsubscribe function. */
-  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>
+  /**
+   * Subscribes to a NOTIFY channel; resolves to an unsubscribe function. `onNotify` gets each
+   * notification's payload, and no payload once listening starts or starts again after a lost
+   * connection (notifications sent meanwhile are lost); `onLost` is called when the connection drops.
+   */
+  listen(channel: string, onNotify: (payload?: string) => void, onLost?: () => void): Promise<() => Promise<void>>
   close(): Promise<void>
 }
 
@@ -179,8 +183,8 @@ function createPostgresDatabase (options: DatabaseOptions & { databaseUrl: strin
         release(broken)
       }
     },
-    async listen (channel, onNotify) {
-      const listener = new ChannelListener(connection, channel, onNotify, logger)
+    async listen (channel, onNotify, onLost) {
+      const listener = new ChannelListener(connection, channel, onNotify, logger, onLost)
       listeners.add(listener)
       await listener.start()
       return async () => {
@@ -207,8 +211,9 @@ class ChannelListener {
   constructor (
     private readonly connection: pg.ClientConfig,
     private readonly channel: string,
-    private readonly onNotify: () => void,
-    private readonly logger: Logger
+    private readonly onNotify: (payload?: string) => void,
+    private readonly logger: Logger,
+    private readonly onLost?: () => void
   ) {}
 
   async start (): Promise<void> {
@@ -223,10 +228,13 @@ class ChannelListener {
   private async connect (): Promise<void> {
     const client = new pg.Client(this.connection)
     client.on('error', () => {}) // the 'end' handler below reconnects
-    client.on('notification', () => this.onNotify())
+    client.on('notification', (message) => this.onNotify(message.payload))
     client.on('end', () => {
       if (this.client === client) this.client = undefined
-      if (!this.stopped) this.scheduleReconnect()
+      if (!this.stopped) {
+        this.onLost?.()
+        this.scheduleReconnect()
+      }
     })
     await client.connect()
     await client.query(`LISTEN "${this.channel}"`)
@@ -295,6 +303,8 @@ export function createPgliteHandle (client: PGlite): DatabaseHandle {
     },
     async listen (channel, onNotify) {
       const unsubscribe = await client.listen(channel, onNotify)
+      // As a pg listener does once it listens (an in-process database never loses the connection).
+      onNotify()
       return unsubscribe
     },
     async close () {

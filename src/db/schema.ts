@@ -99,6 +99,8 @@ export const subscriptionsTable = pgTable('subscriptions', {
   scheduledChangeEffectiveAt: timestamptz('scheduled_change_effective_at'),
   scheduledChangeResumeAt: timestamptz('scheduled_change_resume_at'),
   discountId: text('discount_id'),
+  /** Paddle's import_meta.imported_from: the subscription was migrated from another platform (paddle_classic...). */
+  importedFrom: text('imported_from'),
   paddleCreatedAt: timestamptz('paddle_created_at'),
   paddleUpdatedAt: timestamptz('paddle_updated_at'),
   version: versionText('version').notNull(),
@@ -169,6 +171,10 @@ export const transactionsTable = pgTable('transactions', {
   index('transactions_account_created_idx').on(table.accountId, table.paddleCreatedAt, table.id),
   index('transactions_customer_idx').on(table.customerId),
   index('transactions_subscription_idx').on(table.subscriptionId),
+  // Account resolution reads the earliest transaction carrying an account id, of a customer and of a
+  // subscription (accounts.repository.ts): found in one index probe, whatever the history.
+  index('transactions_customer_custom_account_idx').on(table.customerId, table.paddleCreatedAt, table.id).where(sql`custom_account_id IS NOT NULL`),
+  index('transactions_subscription_custom_account_idx').on(table.subscriptionId, table.paddleCreatedAt, table.id).where(sql`custom_account_id IS NOT NULL`),
 ])
 
 export const adjustmentsTable = pgTable('adjustments', {

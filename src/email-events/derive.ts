@@ -23,8 +23,12 @@ export interface EmailEventDraft<T extends EmailEventType = EmailEventType> {
 export interface DeriveContext {
   /** The Paddle event's occurred_at. */
   occurredAt: string
+  /** The Paddle event's type (subscription.imported...). */
+  eventType: string
   /** `{transactionId}` is replaced; null: no receipt link. */
   receiptUrlTemplate: string | null
+  /** EMAIL_EVENTS_ON_IMPORT: whether importing a subscription tells the customer anything. */
+  emailEventsOnImport: boolean
 }
 
 export function deriveEmailEvents (transition: Transition, context: DeriveContext): EmailEventDraft[] {
@@ -47,7 +51,20 @@ function period (startsAt: string | null, endsAt: string | null): { startsAt: st
   return startsAt === null || endsAt === null ? null : { startsAt, endsAt }
 }
 
+/**
+ * A merchant migrating its customers from another platform imports their subscriptions: those
+ * customers were welcomed there, so by default setting up their state here says nothing to them.
+ * Every Paddle event about an imported subscription carries import_meta, so whichever of them first
+ * brings the subscription here (the import, or a later update delivered first) is the silent one;
+ * real changes after that (a renewal failing, a cancellation) are told as usual.
+ */
+export function isSilentImport (before: SubscriptionState | null, after: SubscriptionState, context: Pick<DeriveContext, 'eventType' | 'emailEventsOnImport'>): boolean {
+  if (context.emailEventsOnImport) return false
+  return context.eventType === 'subscription.imported' || (before === null && after.importedFrom !== null)
+}
+
 function fromSubscription (before: SubscriptionState | null, after: SubscriptionState, context: DeriveContext): EmailEventDraft[] {
+  if (isSilentImport(before, after, context)) return []
   const events: EmailEventDraft[] = []
   const ids = { customerId: after.customerId, subscriptionId: after.id, transactionId: null }
   const was = before?.status ?? null
@@ -143,13 +160,50 @@ function direction (before: SubscriptionState, after: SubscriptionState): 'upgra
 
 const FAILED_ATTEMPT = new Set(['error', 'canceled', 'dropped'])
 
+/**
+ * What a transaction is, from how Paddle created it (its `origin`):
+ * - `charge`: Paddle collects from the saved payment method, the customer is not there to see a
+ *   failure: renewals (`subscription_recurring`), one-time charges (`subscription_charge`) and
+ *   changes billed at once (`subscription_update`) when there is an amount to collect;
+ * - `checkout`: the buyer pays in Paddle Checkout or on an invoice and sees a failure there:
+ *   `web` (Paddle.js), `api` (created through the API, then paid at checkout or by invoice);
+ * - `payment_method_change`: the zero-value transaction a customer completes in Checkout to update
+ *   the card of an active subscription. Nothing is charged: no receipt, and a declined card is
+ *   seen in Checkout and leaves the subscription as it was;
+ * - `other`: an origin Paddle does not document (yet): never told as a payment failure, since a
+ *   subscription that really fails to renew becomes past_due, which tells it.
+ * @see https://developer.paddle.com/api-reference/transactions/overview (origin)
+ * @see https://developer.paddle.com/build/lifecycle/payment-details-update
+ */
+export type TransactionKind = 'charge' | 'checkout' | 'payment_method_change' | 'other'
+
+export function transactionKind (transaction: Pick<TransactionState, 'origin' | 'grandTotal'>): TransactionKind {
+  switch (transaction.origin) {
+    case 'subscription_recurring':
+    case 'subscription_charge':
+      return 'charge'
+    case 'subscription_update':
+      // Nothing due (a credit, a downgrade): nothing to fail. Unknown totals count as due: a payment was attempted after all.
+      return transaction.grandTotal === null || !/^-?0+$/.test(transaction.grandTotal) ? 'charge' : 'other'
+    case 'web':
+    case 'api':
+      return 'checkout'
+    case 'subscription_payment_method_change':
+      return 'payment_method_change'
+    default:
+      return 'other'
+  }
+}
+
 function fromTransaction (before: TransactionState | null, after: TransactionState, context: DeriveContext): EmailEventDraft[] {
   const events: EmailEventDraft[] = []
   const ids = { customerId: after.customerId, subscriptionId: after.subscriptionId, transactionId: after.id }
   const totals = { subtotal: after.subtotal, discount: after.discount, tax: after.tax, total: after.total, grandTotal: after.grandTotal }
   const billingPeriod = period(after.billingPeriodStartsAt, after.billingPeriodEndsAt)
 
-  if (after.status === 'completed' && before?.status !== 'completed') {
+  const kind = transactionKind(after)
+  // A completed card update collected nothing: there is no payment to give a receipt for.
+  if (after.status === 'completed' && before?.status !== 'completed' && kind !== 'payment_method_change') {
     events.push(draft('payment.succeeded', after.id, context.occurredAt, ids, {
       invoiceNumber: after.invoiceNumber,
       origin: after.origin,
@@ -161,7 +215,7 @@ function fromTransaction (before: TransactionState | null, after: TransactionSta
     }))
   }
   // Renewals and other charges of a subscription; a failed attempt at checkout is seen by the buyer there.
-  const charge = after.subscriptionId !== null && after.origin !== 'web'
+  const charge = after.subscriptionId !== null && kind === 'charge'
   const seenAttempts = new Set((before?.payments ?? []).map((payment) => payment.paymentAttemptId))
   const newFailure = after.payments.find((payment) => FAILED_ATTEMPT.has(payment.status ?? '') && !seenAttempts.has(payment.paymentAttemptId))
   const settled = after.status === 'completed' || after.status === 'paid' || after.status === 'canceled'

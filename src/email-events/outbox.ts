@@ -9,6 +9,8 @@ export interface OutboxOptions {
   /** Older than this, an event is kept but `suppressed`: a late backlog never emails about the past. */
   maxAgeHours: number
   receiptUrlTemplate: string | null
+  /** EMAIL_EVENTS_ON_IMPORT: false sets imported subscriptions up silently. */
+  emailEventsOnImport: boolean
 }
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789'
@@ -42,7 +44,12 @@ const ACCOUNT_OF: RawStatement = {
 /** Derives the events of an applied change and appends them; returns how many were new. */
 export async function recordEmailEvents (tx: Transaction, event: InboxEvent, applied: AppliedEvent, options: OutboxOptions, now: string): Promise<number> {
   if (applied.transition === null) return 0
-  const drafts = deriveEmailEvents(applied.transition, { occurredAt: event.occurredAt, receiptUrlTemplate: options.receiptUrlTemplate })
+  const drafts = deriveEmailEvents(applied.transition, {
+    occurredAt: event.occurredAt,
+    eventType: event.eventType,
+    receiptUrlTemplate: options.receiptUrlTemplate,
+    emailEventsOnImport: options.emailEventsOnImport,
+  })
   return await insertEmailEvents(tx, drafts, { sourceEventId: event.eventId, maxAgeHours: options.maxAgeHours, now })
 }
 

@@ -33,6 +33,8 @@ export interface ProjectedSubscription {
   billing_cycle: { interval: string | null, frequency: number | null } | null
   scheduled_change: { action: string | null, effective_at: string | null, resume_at: string | null } | null
   discount: { id: string | null, starts_at: string | null, ends_at: string | null } | null
+  /** Set on subscriptions a merchant imported from another platform; only where they came from is kept. */
+  import_meta: { imported_from: string | null } | null
   items: Array<{
     status: string | null
     quantity: number | null
@@ -184,6 +186,7 @@ export function projectSubscription (data: Record<string, unknown>, options: Pro
     discount: isRecord(data.discount)
       ? { id: text(data.discount.id), starts_at: timestamp(data.discount.starts_at), ends_at: timestamp(data.discount.ends_at) }
       : null,
+    import_meta: isRecord(data.import_meta) ? { imported_from: text(data.import_meta.imported_from) } : null,
     items: records(data.items).map((item) => {
       const price = isRecord(item.price) ? item.price : {}
       const unitPrice = isRecord(price.unit_price) ? price.unit_price : null

@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
+import { createEntitlementCache, type EntitlementCache } from '../entitlements/entitlement-cache.js'
 import { createInboxWriter, type InboxWriter } from '../inbox/inbox-writer.js'
 import { paddleWebhookRoutes } from '../inbox/inbox.routes.js'
 import { createReconciler, type Reconciler } from '../reconcile/reconciler.js'
@@ -19,6 +20,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     config: Config
     database: DatabaseHandle
+    entitlementCache: EntitlementCache
   }
 }
 
@@ -73,8 +75,18 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
   })
 
   app.server.maxConnections = config.HTTP_MAX_CONNECTIONS
+  // Entitlement decision inputs in memory, invalidated through LISTEN/NOTIFY (see entitlement-cache.ts).
+  const entitlementCache = createEntitlementCache({
+    database,
+    logger: logger.child({ component: 'entitlement-cache' }),
+    maxEntries: config.ENTITLEMENT_CACHE_MAX_ENTRIES,
+  })
+  await entitlementCache.start()
+  app.addHook('onClose', async () => { await entitlementCache.stop() })
+
   app.decorate('config', config)
   app.decorate('database', database)
+  app.decorate('entitlementCache', entitlementCache)
   app.decorateRequest('logFields', null)
   app.setErrorHandler(handleError)
   app.setNotFoundHandler(handleNotFound)
@@ -146,6 +158,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
     },
     entitlements: {
       clock,
+      cache: entitlementCache,
       onAnswer: (access) => metrics.entitlementAnswered(access),
       policy: {
         pastDueGraceDays: config.PAST_DUE_GRACE_DAYS,

@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
 import { createDispatcher, EMAIL_EVENTS_CHANNEL, type Dispatcher } from '../email-events/dispatcher.js'
 import { recordEmailEvents } from '../email-events/outbox.js'
+import { announceEntitlementChanges } from '../entitlements/entitlement-cache.js'
 import { recordTrialEndingNotices } from '../email-events/trial-notices.js'
 import { applyRetention } from '../privacy/retention.js'
 import { createWakeSignal, type WakeSignal } from '../inbox/wake.js'
@@ -57,6 +58,9 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
     ? dependencies.reconciler
     : createReconciler(config, { database, logger, clock, ...(metrics === undefined ? {} : { metrics }), onStored: () => inboxWake?.notify() })
 
+  // Accounts whose entitlement inputs an event changed, from its apply until its commit: then the
+  // caches of this process drop them at once (other processes hear the NOTIFY of the same commit).
+  const entitlementChanges = new Map<string, readonly string[]>()
   const worker = createInboxWorker({
     database,
     logger: logger.child({ component: 'worker' }),
@@ -65,11 +69,21 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
     pollIntervalMs: config.WORKER_POLL_INTERVAL_MS,
     accountIdKey: config.ACCOUNT_ID_CUSTOM_DATA_KEY,
     ...(dependencies.wake === undefined ? {} : { wake: dependencies.wake }),
-    afterApply: async (tx, event, applied) => await recordEmailEvents(tx, event, applied, {
-      maxAgeHours: config.EMAIL_EVENT_MAX_AGE_HOURS,
-      receiptUrlTemplate: config.RECEIPT_URL_TEMPLATE ?? null,
-    }, nowTimestamp(clock)),
+    afterApply: async (tx, event, applied) => {
+      if (applied.entitlementAccounts.length > 0) entitlementChanges.set(event.eventId, applied.entitlementAccounts)
+      else entitlementChanges.delete(event.eventId)
+      return await recordEmailEvents(tx, event, applied, {
+        maxAgeHours: config.EMAIL_EVENT_MAX_AGE_HOURS,
+        receiptUrlTemplate: config.RECEIPT_URL_TEMPLATE ?? null,
+        emailEventsOnImport: config.EMAIL_EVENTS_ON_IMPORT,
+      }, nowTimestamp(clock))
+    },
     onProcessed: (event, result) => {
+      const changed = entitlementChanges.get(event.eventId)
+      if (changed !== undefined) {
+        entitlementChanges.delete(event.eventId)
+        announceEntitlementChanges(database, changed)
+      }
       if (result.recorded > 0) emailWake.notify()
       metrics?.eventProcessed(event, result.status, result.outcome, clock())
     },

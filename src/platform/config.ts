@@ -45,10 +45,15 @@ export const ConfigSchema = Type.Object({
   WORKER_CONCURRENCY: integer('Transactions applying events at once in one process (each claims a batch of up to 8)', { default: 4, minimum: 1, maximum: 64 }),
   WORKER_MAX_ATTEMPTS: integer('Attempts before a failing event becomes dead', { default: 10, minimum: 1, maximum: 100 }),
   WORKER_POLL_INTERVAL_MS: integer('How often the worker looks for work without a NOTIFY (retries, missed notifications)', { default: 1000, minimum: 50, maximum: 60000 }),
+  ENTITLEMENT_CACHE_MAX_ENTRIES: integer('Accounts whose entitlement inputs each process keeps in memory (about 1 KB each), invalidated through LISTEN/NOTIFY; 0: read the database on every request', { default: 100000, minimum: 0, maximum: 10000000 }),
   PAST_DUE_GRACE_DAYS: integer('Days a past-due subscription keeps access after its paid period ended', { default: 14, minimum: 0, maximum: 365 }),
   PAUSED_ACCESS: Type.Boolean({ description: 'Whether a paused subscription keeps access', default: false }),
   TRIAL_ACCESS: Type.Boolean({ description: 'Whether a trialing subscription has access', default: true }),
   EMAIL_EVENT_MAX_AGE_HOURS: integer('Email events about changes older than this are recorded but suppressed (never delivered)', { default: 72, minimum: 1, maximum: 8760 }),
+  EMAIL_EVENTS_ON_IMPORT: Type.Boolean({
+    description: 'Whether importing a subscription (subscription.imported, a merchant migrating its customers) emits customer-facing email events; false: state and entitlement are set up silently',
+    default: false,
+  }),
   TRIAL_ENDING_NOTICE_DAYS: integer('How many days before a trial ends trial.ending_soon is emitted', { default: 3, minimum: 1, maximum: 60 }),
   RECEIPT_URL_TEMPLATE: Type.Optional(Type.String({
     description: 'Receipt link put into payment.succeeded, with {transactionId} replaced (for example https://app.tracksera.com/billing/receipts/{transactionId}); unset: no link',

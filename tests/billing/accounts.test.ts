@@ -1,8 +1,10 @@
 import { eq } from 'drizzle-orm'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { relinkCustomerAccounts } from '#src/billing/accounts.repository.js'
 import { customersTable, subscriptionsTable, transactionsTable } from '#src/db/schema.js'
 import { TEST_API_TOKEN } from '../helpers/app.js'
-import { paddleId } from '../helpers/paddle.js'
+import { paddleId, type PaddleEvent } from '../helpers/paddle.js'
 import { at, customerEvent, DAY, freshIds, subscriptionEvent, transactionEvent, type ScenarioIds } from '../helpers/scenarios.js'
 import { useHarness } from '../helpers/harness.js'
 
@@ -89,4 +91,90 @@ describe('account links', () => {
     )
     expect(await accountOf(ids)).toMatchObject({ subscription: ids.account, customer: otherAccount })
   })
+})
+
+/**
+ * Applying an event resolves again only what its fact can reach (accounts.repository.ts). Whatever
+ * the facts and their order, that must leave every row as resolving the whole customer from
+ * everything stored would: resolving it all again afterwards changes nothing, and the result is the
+ * in-order one.
+ */
+describe('account resolution of the facts an event brings', () => {
+  const ACCOUNTS = ['acc_a', 'acc_b', null] as const
+  const custom = (account: string | null, ids: ScenarioIds) => account === null ? null : { account_id: `${account}_${ids.customer.slice(4, 12)}` }
+  const fact = fc.record({
+    customer: fc.option(fc.constantFrom(...ACCOUNTS), { nil: undefined }),
+    subscriptions: fc.array(fc.record({
+      account: fc.constantFrom(...ACCOUNTS),
+      changedAccount: fc.option(fc.constantFrom(...ACCOUNTS), { nil: undefined }),
+      checkout: fc.option(fc.nat(3), { nil: undefined }),
+      time: fc.integer({ min: 1, max: 50 }),
+    }), { minLength: 1, maxLength: 2 }),
+    transactions: fc.array(fc.record({
+      account: fc.constantFrom(...ACCOUNTS),
+      changedAccount: fc.option(fc.constantFrom(...ACCOUNTS), { nil: undefined }),
+      subscription: fc.option(fc.nat(1), { nil: undefined }),
+      time: fc.integer({ min: 1, max: 50 }),
+    }), { minLength: 1, maxLength: 4 }),
+  })
+
+  type Fact = typeof fact extends fc.Arbitrary<infer T> ? T : never
+
+  function eventsOf (facts: Fact, ids: ScenarioIds, subscriptionIds: string[], transactionIds: string[]) {
+    const events = []
+    if (facts.customer !== undefined) events.push(customerEvent('customer.created', ids, { time: 1, customData: custom(facts.customer, ids) }))
+    facts.subscriptions.forEach((spec, index) => {
+      const subject = { ...ids, subscription: subscriptionIds[index] ?? '' }
+      const checkout = spec.checkout === undefined ? null : transactionIds[spec.checkout] ?? null
+      events.push(subscriptionEvent('subscription.created', subject, { status: 'active', time: spec.time, customData: custom(spec.account, ids), transactionId: checkout }))
+      if (spec.changedAccount !== undefined) {
+        events.push(subscriptionEvent('subscription.updated', subject, { status: 'active', time: spec.time + 100, customData: custom(spec.changedAccount, ids) }))
+      }
+    })
+    facts.transactions.forEach((spec, index) => {
+      const subject = { ...ids, subscription: spec.subscription === undefined ? '' : subscriptionIds[spec.subscription] ?? '' }
+      const base = { id: transactionIds[index] ?? '', status: 'completed' as const, withSubscription: spec.subscription !== undefined && subject.subscription !== '' }
+      events.push(transactionEvent('transaction.completed', subject, { ...base, time: spec.time, customData: custom(spec.account, ids) }))
+      if (spec.changedAccount !== undefined) {
+        events.push(transactionEvent('transaction.updated', subject, { ...base, time: spec.time + 100, customData: custom(spec.changedAccount, ids) }))
+      }
+    })
+    return events
+  }
+
+  async function accountsOf (ids: ScenarioIds, subscriptionIds: string[], transactionIds: string[]) {
+    const { db } = harness.database.handle
+    const normalise = (account: string | null | undefined) => account?.replace(`_${ids.customer.slice(4, 12)}`, '') ?? null
+    const customer = (await db.select().from(customersTable).where(eq(customersTable.id, ids.customer)))[0]?.accountId
+    const subscriptions = await Promise.all(subscriptionIds.map(async (id) => (await db.select().from(subscriptionsTable).where(eq(subscriptionsTable.id, id)))[0]?.accountId))
+    const transactions = await Promise.all(transactionIds.map(async (id) => (await db.select().from(transactionsTable).where(eq(transactionsTable.id, id)))[0]?.accountId))
+    return { customer: normalise(customer), subscriptions: subscriptions.map(normalise), transactions: transactions.map(normalise) }
+  }
+
+  it('leaves what resolving everything would, in any order (property)', async () => {
+    const scenario = fact.chain((facts) => {
+      const count = eventsOf(facts, freshIds(), ['s0', 's1'], ['t0', 't1', 't2', 't3']).length
+      const order = fc.array(fc.nat(count - 1), { maxLength: 3 }).chain((duplicates) => {
+        const all = [...Array.from({ length: count }, (_, index) => index), ...duplicates]
+        return fc.shuffledSubarray(all, { minLength: all.length, maxLength: all.length })
+      })
+      return fc.tuple(fc.constant(facts), order)
+    })
+    await fc.assert(fc.asyncProperty(scenario, async ([facts, order]) => {
+      const run = async (indexes: number[]) => {
+        const ids = freshIds()
+        const subscriptionIds = [paddleId('sub'), paddleId('sub')]
+        const transactionIds = [paddleId('txn'), paddleId('txn'), paddleId('txn'), paddleId('txn')]
+        const events = eventsOf(facts, ids, subscriptionIds, transactionIds)
+        for (const index of indexes) await harness.send(events[index] as PaddleEvent)
+        return { ids, subscriptionIds, transactionIds }
+      }
+      const inOrder = await run(eventsOf(facts, freshIds(), ['s0', 's1'], ['t0', 't1', 't2', 't3']).map((_, index) => index))
+      const shuffled = await run(order)
+      const incremental = await accountsOf(shuffled.ids, shuffled.subscriptionIds, shuffled.transactionIds)
+      await harness.database.handle.transaction(async (tx) => { await relinkCustomerAccounts(tx, shuffled.ids.customer) })
+      expect(await accountsOf(shuffled.ids, shuffled.subscriptionIds, shuffled.transactionIds)).toEqual(incremental)
+      expect(incremental).toEqual(await accountsOf(inOrder.ids, inOrder.subscriptionIds, inOrder.transactionIds))
+    }), { numRuns: 60, seed: 13 })
+  }, 300_000)
 })

@@ -1,0 +1,3 @@
+ALTER TABLE "subscriptions" ADD COLUMN "imported_from" text;--> statement-breakpoint
+CREATE INDEX "transactions_customer_custom_account_idx" ON "transactions" USING btree ("customer_id","paddle_created_at","id") WHERE custom_account_id IS NOT NULL;--> statement-breakpoint
+CREATE INDEX "transactions_subscription_custom_account_idx" ON "transactions" USING btree ("subscription_id","paddle_created_at","id") WHERE custom_account_id IS NOT NULL;
