@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import pg from 'pg'
 import { signPaddlePayload } from '../src/paddle/signature.js'
-import { addSeconds, timestampFromDate } from '../src/paddle/timestamps.js'
+import { addSeconds, timestampFromDate } from '../src/platform/timestamps.js'
 import { subscriptionLifecycle } from './events.js'
 import { percentile, printTable, sleep, startBuilt, type BenchDatabase } from './support.js'
 

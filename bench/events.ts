@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parseEnvelope } from '../src/paddle/envelope.js'
 import { projectEvent } from '../src/paddle/projection.js'
-import { addSeconds } from '../src/paddle/timestamps.js'
-import type { InboxRow } from '../src/inbox/inbox-writer.js'
+import { addSeconds } from '../src/platform/timestamps.js'
+import type { InboxRow } from '../src/intake/inbox-writer.js'
 import { PROJECT_ROOT } from './support.js'
 
 const fixture = (name: string): { data: Record<string, any> } =>

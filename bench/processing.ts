@@ -5,7 +5,7 @@
 import pg from 'pg'
 import pino from 'pino'
 import { createDatabase } from '../src/db/client.js'
-import { createInboxWriter } from '../src/inbox/inbox-writer.js'
+import { createInboxWriter } from '../src/intake/inbox-writer.js'
 import { signPaddlePayload } from '../src/paddle/signature.js'
 import { completedTransactions, subscriptionLifecycle, toInboxRow, type BenchEvent } from './events.js'
 import { percentile, postgresCpuSeconds, printTable, sleep, startBuilt, type BenchDatabase } from './support.js'

@@ -10,7 +10,7 @@ import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { signPaddlePayload } from '../src/paddle/signature.js'
-import { fromEpochMicros, parseTimestamp, toEpochMicros } from '../src/paddle/timestamps.js'
+import { fromEpochMicros, parseTimestamp, toEpochMicros } from '../src/platform/timestamps.js'
 import { ConfigError, DEVELOPMENT_API_TOKEN, DEVELOPMENT_WEBHOOK_SECRET, loadConfig } from '../src/platform/config.js'
 import { AccountId } from '../src/platform/schemas.js'
 

@@ -1,6 +1,6 @@
 // `npm run dev`: the service with the embedded database and committed, non-secret development credentials.
 import { DEVELOPMENT_API_TOKEN, DEVELOPMENT_WEBHOOK_SECRET, loadConfig } from './platform/config.js'
-import { closeOnSignals, runEntry, startService } from './platform/runtime.js'
+import { closeOnSignals, runEntry, startService } from './app/runtime.js'
 
 runEntry(async () => {
   const config = loadConfig({ development: true })

@@ -1,6 +1,6 @@
 import type { DatabaseHandle, RawStatement } from '../db/client.js'
 import { isTrackedEntityType, TRACKED_ENTITY_TYPES } from '../paddle/event-types.js'
-import { canonicalTimestamp } from '../paddle/timestamps.js'
+import { canonicalTimestamp } from '../platform/timestamps.js'
 
 interface InboxRow {
   event_id: string

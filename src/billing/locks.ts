@@ -4,7 +4,7 @@ import type { Transaction } from '../db/client.js'
  * Transaction-scoped advisory locks that serialise the work on one entity (and on one customer's
  * accounts) across every process sharing the database. All of a transaction's locks are taken in
  * one statement, in ascending order of their hashed keys, so no two transactions wait on each other
- * in a cycle. The worker takes the same keys in the same order when it claims rows (inbox/worker.ts, CLAIM).
+ * in a cycle. The worker takes the same keys in the same order when it claims rows (processing/worker.ts, CLAIM).
  */
 export function lockKey (kind: 'subscription' | 'transaction' | 'customer' | 'adjustment' | string, id: string): string {
   return `${kind}:${id}`

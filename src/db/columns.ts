@@ -1,5 +1,5 @@
 import { customType } from 'drizzle-orm/pg-core'
-import { canonicalTimestamp } from '../paddle/timestamps.js'
+import { canonicalTimestamp } from '../platform/timestamps.js'
 
 /**
  * timestamptz at microsecond precision, exchanged as the canonical

@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
-import type { WakeSignal } from '../inbox/wake.js'
+import type { WakeSignal } from '../db/wake-signal.js'
 import { describeError, errorSummary } from '../platform/safe-error.js'
 import { claimDeliverable, markDelivered, markFailed, type ClaimedEmailEvent } from './email-events.repository.js'
 import { standardWebhookHeaders } from './signing.js'

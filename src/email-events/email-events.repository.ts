@@ -1,5 +1,5 @@
 import type { DatabaseHandle, RawStatement } from '../db/client.js'
-import { canonicalTimestamp } from '../paddle/timestamps.js'
+import { canonicalTimestamp } from '../platform/timestamps.js'
 import type { EmailEventBody, EmailEventType } from './email-event.schemas.js'
 
 /**

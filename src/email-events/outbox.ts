@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import type { AppliedEvent, InboxEvent } from '../billing/apply-event.js'
 import type { RawStatement, Transaction } from '../db/client.js'
-import { addSeconds } from '../paddle/timestamps.js'
+import { addSeconds } from '../platform/timestamps.js'
 import { deriveEmailEvents, type EmailEventDraft } from './derive.js'
 
 export interface OutboxOptions {

@@ -2,7 +2,7 @@
  * Is this account paid up? A pure function of the account's subscriptions, the policy and the time,
  * so that a scheduled cancellation takes effect at its date without waiting for a webhook.
  */
-import { addDays } from '../paddle/timestamps.js'
+import { addDays } from '../platform/timestamps.js'
 
 export interface EntitlementPolicy {
   pastDueGraceDays: number

@@ -1,4 +1,4 @@
-import { parseTimestamp } from './timestamps.js'
+import { parseTimestamp } from '../platform/timestamps.js'
 
 /** The part of every Paddle webhook body that the service reads before projecting `data`. */
 export interface PaddleEnvelope {

@@ -6,7 +6,7 @@
  */
 import { isRecord, type PaddleEnvelope } from './envelope.js'
 import { entityTypeOf, isTrackedEntityType, type TrackedEntityType } from './event-types.js'
-import { parseTimestamp } from './timestamps.js'
+import { parseTimestamp } from '../platform/timestamps.js'
 
 export interface ProjectionOptions {
   /** The only `custom_data` keys that are kept (TrackSera's account id key). */

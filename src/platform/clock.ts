@@ -1,4 +1,4 @@
-import { timestampFromDate } from '../paddle/timestamps.js'
+import { timestampFromDate } from './timestamps.js'
 
 /** Milliseconds since the epoch. Injected wherever time matters, so tests can hold it still. */
 export type Clock = () => number

@@ -1,12 +1,10 @@
 /**
  * Prometheus metrics (prom-client), one registry per process. Counters and histograms are fed by the
  * intake, the worker, the dispatcher and the routes; the inbox and outbox gauges are read from the
- * database when scraped, with one query shared by all of them.
+ * database when scraped (app/metrics.ts says how), with one read shared by all of them.
  */
 import client from 'prom-client'
-import type { DatabaseHandle, RawStatement } from '../db/client.js'
-import { KNOWN_EVENT_TYPES } from '../paddle/event-types.js'
-import { toEpochMicros } from '../paddle/timestamps.js'
+import { toEpochMicros } from './timestamps.js'
 
 export interface Metrics {
   registry: client.Registry
@@ -21,17 +19,8 @@ export interface Metrics {
   reconcileRun(step: 'catch_up' | 'replay' | 'drift', outcome: string, count?: number): void
 }
 
-const BACKLOG: RawStatement = {
-  name: 'metrics_backlog',
-  text: `SELECT
-      (SELECT count(*) FROM paddle_inbox WHERE status IN ('pending', 'failed'))::int AS inbox_depth,
-      (SELECT COALESCE(extract(epoch FROM now() - min(received_at)), 0) FROM paddle_inbox WHERE status = 'pending')::float8 AS inbox_oldest_pending_seconds,
-      (SELECT count(*) FROM paddle_inbox WHERE status = 'dead')::int AS inbox_dead,
-      (SELECT count(*) FROM email_events WHERE status = 'pending')::int AS email_pending,
-      (SELECT count(*) FROM email_events WHERE status = 'dead')::int AS email_dead`,
-}
-
-interface Backlog {
+/** The inbox and outbox backlog, read from the database when scraped. */
+export interface Backlog {
   inbox_depth: number
   inbox_oldest_pending_seconds: number
   inbox_dead: number
@@ -39,17 +28,22 @@ interface Backlog {
   email_dead: number
 }
 
-/** Bounded label values: Paddle's known event types, anything else as `other`. */
-const eventTypeLabel = (eventType: string): string => (KNOWN_EVENT_TYPES.has(eventType) ? eventType : 'other')
+export interface MetricsSources {
+  /** One read for all backlog gauges; null when the database does not answer. */
+  readBacklog(): Promise<Backlog | null>
+  /** Bounded label values: known event types as they are, anything else as one label. */
+  eventTypeLabel(eventType: string): string
+}
 
-export function createMetrics (database: DatabaseHandle): Metrics {
+export function createMetrics (sources: MetricsSources): Metrics {
+  const { eventTypeLabel } = sources
   const registry = new client.Registry()
   client.collectDefaultMetrics({ register: registry, prefix: 'billing_' })
 
   // One database round trip per scrape, however many gauges read it.
   let backlog: Promise<Backlog | null> | null = null
   const readBacklog = async (): Promise<Backlog | null> => {
-    backlog ??= database.query<Backlog>(BACKLOG, []).then((rows) => rows[0] ?? null, () => null)
+    backlog ??= sources.readBacklog().catch(() => null)
       .finally(() => { backlog = null })
     return await backlog
   }

@@ -6,7 +6,7 @@
  */
 import type { DatabaseHandle, RawStatement } from '../db/client.js'
 import { lockKey, lockKeys } from '../billing/locks.js'
-import { canonicalTimestamp } from '../paddle/timestamps.js'
+import { canonicalTimestamp } from '../platform/timestamps.js'
 
 // A customer not seen yet gets a row too: its events, when they come, then arrive already erased.
 const ERASE_CUSTOMER: RawStatement = {

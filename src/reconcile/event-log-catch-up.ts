@@ -10,10 +10,10 @@
  */
 import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
-import type { InboxWriter } from '../inbox/inbox-writer.js'
+import type { InboxWriter } from '../intake/inbox-writer.js'
 import { envelopeFrom } from '../paddle/envelope.js'
 import { projectEvent } from '../paddle/projection.js'
-import { readJobState, writeJobState } from '../platform/job-state.js'
+import { readJobState, writeJobState } from './job-state.repository.js'
 import type { PaddleApi } from './paddle-api.js'
 
 export const EVENT_LOG_JOB = 'paddle-event-log'

@@ -10,8 +10,8 @@
 import type { Logger } from 'pino'
 import type { DatabaseHandle, RawStatement } from '../db/client.js'
 import { isRecord } from '../paddle/envelope.js'
-import { addDays } from '../paddle/timestamps.js'
-import { readJobState, writeJobState } from '../platform/job-state.js'
+import { addDays } from '../platform/timestamps.js'
+import { readJobState, writeJobState } from './job-state.repository.js'
 import { PaddleApiError, type PaddleApi, type RawEntity } from './paddle-api.js'
 
 export const NOTIFICATION_REPLAY_JOB = 'paddle-notification-replay'

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
-import { createInboxWriter } from '../inbox/inbox-writer.js'
+import { createInboxWriter } from '../intake/inbox-writer.js'
 import { nowTimestamp, systemClock, type Clock } from '../platform/clock.js'
 import type { Config } from '../platform/config.js'
 import type { Metrics } from '../platform/metrics.js'

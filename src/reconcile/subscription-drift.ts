@@ -10,9 +10,9 @@
  * so the email age rule judges the change by when it happened, not by when we noticed it.
  */
 import type { DatabaseHandle, RawStatement } from '../db/client.js'
-import type { InboxRow, InboxWriter } from '../inbox/inbox-writer.js'
+import type { InboxRow, InboxWriter } from '../intake/inbox-writer.js'
 import { projectSubscription, type ProjectedSubscription } from '../paddle/projection.js'
-import { canonicalTimestamp } from '../paddle/timestamps.js'
+import { canonicalTimestamp } from '../platform/timestamps.js'
 import type { PaddleApi } from './paddle-api.js'
 
 export type DriftField = 'status' | 'items' | 'nextBilledAt' | 'scheduledChange'

@@ -12,7 +12,7 @@ import { createTestDatabase, usesPostgres, type TestDatabase } from '../helpers/
 import { deliver, paddleId, type PaddleEvent } from '../helpers/paddle.js'
 import { at, checkoutStream, freshIds, SCENARIOS, type Scenario, type ScenarioIds } from '../helpers/scenarios.js'
 import { createTestLoops } from '../helpers/worker.js'
-import type { BackgroundLoops } from '#src/platform/background.js'
+import type { BackgroundLoops } from '#src/app/background.js'
 
 let database: TestDatabase
 let testApp: TestApp

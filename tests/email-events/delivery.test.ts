@@ -13,7 +13,7 @@ import { createDispatcher, parseRetryAfter, type Dispatcher, type DispatcherOpti
 import { encodeCursor } from '#src/email-events/email-events.repository.js'
 import { insertEmailEvents } from '#src/email-events/outbox.js'
 import { verifyStandardWebhook } from '#src/email-events/signing.js'
-import { addSeconds, timestampFromDate } from '#src/paddle/timestamps.js'
+import { addSeconds, timestampFromDate } from '#src/platform/timestamps.js'
 import { silentLogger, TEST_API_TOKEN } from '../helpers/app.js'
 import { usesPostgres } from '../helpers/database.js'
 import { useHarness } from '../helpers/harness.js'

@@ -9,7 +9,7 @@ import fc from 'fast-check'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { emailEventsTable } from '#src/db/schema.js'
 import { EMAIL_EVENT_DATA, type EmailEventType } from '#src/email-events/email-event.schemas.js'
-import { parseTimestamp } from '#src/paddle/timestamps.js'
+import { parseTimestamp } from '#src/platform/timestamps.js'
 import { useHarness } from '../helpers/harness.js'
 import { paddleId, type PaddleEvent } from '../helpers/paddle.js'
 import {

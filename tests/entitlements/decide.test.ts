@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { decideEntitlement, type Access, type EntitlementPolicy, type EntitlementSubscription } from '#src/entitlements/decide.js'
-import { addDays, addSeconds } from '#src/paddle/timestamps.js'
+import { addDays, addSeconds } from '#src/platform/timestamps.js'
 
 const START = '2026-03-01T09:00:00.000000Z'
 const END = addDays(START, 30)

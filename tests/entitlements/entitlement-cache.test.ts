@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DatabaseHandle } from '#src/db/client.js'
-import { createBackgroundLoops, type BackgroundLoops } from '#src/platform/background.js'
+import { createBackgroundLoops, type BackgroundLoops } from '#src/app/background.js'
 import { buildTestApp, silentLogger, TEST_API_TOKEN, type TestApp } from '../helpers/app.js'
 import { createTestDatabase, usesPostgres, type TestDatabase } from '../helpers/database.js'
 import { deliver, type PaddleEvent } from '../helpers/paddle.js'

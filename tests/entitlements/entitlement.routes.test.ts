@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { timestampFromDate } from '#src/paddle/timestamps.js'
+import { timestampFromDate } from '#src/platform/timestamps.js'
 import { TEST_API_TOKEN } from '../helpers/app.js'
 import { at, customerEvent, DAY, freshIds, subscriptionEvent, transactionEvent } from '../helpers/scenarios.js'
 import { useHarness } from '../helpers/harness.js'

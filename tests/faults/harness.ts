@@ -1,7 +1,7 @@
 /** What the fault tests share: processes of the service started against the test's own cluster, and a webhook sender. */
 import pg from 'pg'
 import { createDatabase } from '#src/db/client.js'
-import { createInboxWriter } from '#src/inbox/inbox-writer.js'
+import { createInboxWriter } from '#src/intake/inbox-writer.js'
 import { envelopeFrom } from '#src/paddle/envelope.js'
 import { projectEvent } from '#src/paddle/projection.js'
 import { signPaddlePayload } from '#src/paddle/signature.js'

@@ -3,7 +3,7 @@
  * signature header, an oversized or unusual request id.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createInboxWriter } from '#src/inbox/inbox-writer.js'
+import { createInboxWriter } from '#src/intake/inbox-writer.js'
 import { signPaddlePayload } from '#src/paddle/signature.js'
 import { buildTestApp, TEST_WEBHOOK_SECRET, type TestApp } from '../helpers/app.js'
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js'

@@ -5,7 +5,7 @@
  * same outcome for each, and record the very same email events.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { addSeconds } from '#src/paddle/timestamps.js'
+import { addSeconds } from '#src/platform/timestamps.js'
 import type { PaddleEvent } from '../helpers/paddle.js'
 import { freshIds, SCENARIOS } from '../helpers/scenarios.js'
 import { clusterUnavailableReason, startLocalCluster, type LocalCluster } from './cluster.js'

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
-import { buildApp, type AppDependencies } from '#src/platform/app.js'
+import { buildApp, type AppDependencies } from '#src/app/app.js'
 import type { Clock } from '#src/platform/clock.js'
 import { loadConfig, type Config } from '#src/platform/config.js'
 import { createLogger } from '#src/platform/logger.js'

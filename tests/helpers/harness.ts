@@ -6,8 +6,8 @@ import { afterAll, beforeAll, expect } from 'vitest'
 import { buildTestApp, type TestApp } from './app.js'
 import { createTestDatabase, type TestDatabase } from './database.js'
 import { deliver, type PaddleEvent } from './paddle.js'
-import { createBackgroundLoops, type BackgroundLoops } from '#src/platform/background.js'
-import { createMetrics } from '#src/platform/metrics.js'
+import { createBackgroundLoops, type BackgroundLoops } from '#src/app/background.js'
+import { createServiceMetrics } from '#src/app/metrics.js'
 
 export interface Harness {
   readonly database: TestDatabase
@@ -42,7 +42,7 @@ export function useHarness (options: { now: number, env?: Record<string, string>
   }
   beforeAll(async () => {
     database = await createTestDatabase()
-    const metrics = createMetrics(database.handle)
+    const metrics = createServiceMetrics(database.handle)
     testApp = await buildTestApp(database, {
       clock: () => harness.now,
       ...(options.env === undefined ? {} : { env: options.env }),

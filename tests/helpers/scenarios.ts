@@ -3,7 +3,7 @@
  * timestamps a scenario needs. Times are offsets in seconds from BASE_TIME, so scenarios read as
  * timelines and every run can use fresh ids.
  */
-import { addSeconds } from '#src/paddle/timestamps.js'
+import { addSeconds } from '#src/platform/timestamps.js'
 import { paddleId, readFixture, type PaddleEvent } from './paddle.js'
 
 export const BASE_TIME = '2026-03-01T09:00:00.000000Z'

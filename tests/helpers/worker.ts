@@ -1,4 +1,4 @@
-import { createBackgroundLoops, type BackgroundLoops } from '#src/platform/background.js'
+import { createBackgroundLoops, type BackgroundLoops } from '#src/app/background.js'
 import type { Config } from '#src/platform/config.js'
 import type { DatabaseHandle } from '#src/db/client.js'
 import type { Clock } from '#src/platform/clock.js'

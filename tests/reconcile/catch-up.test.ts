@@ -6,10 +6,11 @@
  */
 import type { Logger } from 'pino'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { createBackgroundLoops } from '#src/platform/background.js'
-import { readJobState, writeJobState } from '#src/platform/job-state.js'
-import { createMetrics, type Metrics } from '#src/platform/metrics.js'
-import { addDays, timestampFromDate } from '#src/paddle/timestamps.js'
+import { createBackgroundLoops } from '#src/app/background.js'
+import { readJobState, writeJobState } from '#src/reconcile/job-state.repository.js'
+import type { Metrics } from '#src/platform/metrics.js'
+import { createServiceMetrics } from '#src/app/metrics.js'
+import { addDays, timestampFromDate } from '#src/platform/timestamps.js'
 import { EVENT_LOG_JOB, type EventLogState } from '#src/reconcile/event-log-catch-up.js'
 import { createReconciler, type Reconciler } from '#src/reconcile/reconciler.js'
 import { TEST_API_TOKEN } from '../helpers/app.js'
@@ -65,7 +66,7 @@ const makeReconciler = (database = harness.database.handle, withMetrics?: Metric
   return made
 }
 beforeAll(() => {
-  metrics = createMetrics(harness.database.handle)
+  metrics = createServiceMetrics(harness.database.handle)
   reconciler = makeReconciler(harness.database.handle, metrics)
 })
 beforeEach(() => {

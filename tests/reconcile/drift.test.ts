@@ -10,7 +10,7 @@
  */
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { canonicalTimestamp } from '#src/paddle/timestamps.js'
+import { canonicalTimestamp } from '#src/platform/timestamps.js'
 import { createLogger } from '#src/platform/logger.js'
 import { createReconciler, type ReconcilerDependencies } from '#src/reconcile/reconciler.js'
 import { buildTestApp, LogCapture, TEST_API_TOKEN, testConfig, type TestApp } from '../helpers/app.js'

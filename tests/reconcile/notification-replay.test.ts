@@ -6,8 +6,8 @@
  */
 import type { Logger } from 'pino'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createBackgroundLoops } from '#src/platform/background.js'
-import { readJobState } from '#src/platform/job-state.js'
+import { createBackgroundLoops } from '#src/app/background.js'
+import { readJobState } from '#src/reconcile/job-state.repository.js'
 import { createLogger } from '#src/platform/logger.js'
 import { createReconciler } from '#src/reconcile/reconciler.js'
 import { NOTIFICATION_REPLAY_JOB, type NotificationReplayState } from '#src/reconcile/notification-replay.js'

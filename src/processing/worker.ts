@@ -19,9 +19,9 @@ import { isConnectionError } from '../db/connection-errors.js'
 import { applyInboxEvent, type AppliedEvent, type InboxEvent } from '../billing/apply-event.js'
 import { lockHash } from '../billing/locks.js'
 import { TRACKED_ENTITY_TYPES } from '../paddle/event-types.js'
-import { canonicalTimestamp } from '../paddle/timestamps.js'
+import { canonicalTimestamp } from '../platform/timestamps.js'
 import { errorSummary } from '../platform/safe-error.js'
-import { INBOX_CHANNEL, type WakeSignal } from './wake.js'
+import { INBOX_CHANNEL, type WakeSignal } from '../db/wake-signal.js'
 
 export interface InboxWorkerOptions {
   database: DatabaseHandle

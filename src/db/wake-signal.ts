@@ -3,7 +3,7 @@
  * PostgreSQL's NOTIFY to workers elsewhere. Under load the NOTIFYs are coalesced: at most one per
  * interval (the first at once, one more at the end of the interval if rows arrived meanwhile).
  */
-import type { DatabaseHandle } from '../db/client.js'
+import type { DatabaseHandle } from './client.js'
 
 export const INBOX_CHANNEL = 'billing_inbox'
 

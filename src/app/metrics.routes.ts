@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { createBearerAuth } from './auth.js'
-import type { Metrics } from './metrics.js'
+import { createBearerAuth } from '../platform/auth.js'
+import type { Metrics } from '../platform/metrics.js'
 
 /** GET /metrics in Prometheus' text format; behind the internal bearer tokens unless `tokens` is null (its own port). */
 export function metricsRoute (metrics: Metrics, tokens: readonly string[] | null): FastifyPluginAsync {

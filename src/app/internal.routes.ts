@@ -5,8 +5,8 @@ import { billingRoutes } from '../billing/billing.routes.js'
 import { emailEventRoutes } from '../email-events/email-events.routes.js'
 import { entitlementRoutes, type EntitlementRoutesOptions } from '../entitlements/entitlements.routes.js'
 import { privacyRoutes } from '../privacy/privacy.routes.js'
-import { createBearerAuth } from './auth.js'
-import type { Clock } from './clock.js'
+import { createBearerAuth } from '../platform/auth.js'
+import type { Clock } from '../platform/clock.js'
 
 export interface InternalRoutesOptions {
   tokens: readonly string[]

@@ -4,13 +4,14 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino'
 import { createDatabase, type DatabaseHandle } from '../db/client.js'
 import { openDatabaseGate, type DatabaseGate } from '../db/database-gate.js'
-import { createWakeSignal } from '../inbox/wake.js'
+import { createWakeSignal } from '../db/wake-signal.js'
 import { createReconciler } from '../reconcile/reconciler.js'
 import { buildApp } from './app.js'
 import { createBackgroundLoops } from './background.js'
-import { ConfigError, type Config } from './config.js'
-import { createLogger } from './logger.js'
-import { createMetrics, type Metrics } from './metrics.js'
+import { ConfigError, type Config } from '../platform/config.js'
+import { createLogger } from '../platform/logger.js'
+import type { Metrics } from '../platform/metrics.js'
+import { createServiceMetrics } from './metrics.js'
 import { metricsRoute } from './metrics.routes.js'
 
 export interface RunningService {
@@ -57,7 +58,7 @@ export async function startService (config: Config): Promise<RunningService> {
   const logger = createLogger(config)
   const database = await openDatabase(config, logger, 'tracksera-billing')
   const gate = gateFor(config, database, logger)
-  const metrics = createMetrics(database)
+  const metrics = createServiceMetrics(database)
   const wake = createWakeSignal(database, {
     onError: (error) => logger.debug({ err: error }, 'NOTIFY failed; workers will find the rows on their next poll'),
   })
@@ -98,7 +99,7 @@ export async function startWorkerProcess (config: Config): Promise<{ logger: Log
   const logger = createLogger(config)
   const database = await openDatabase(config, logger, 'tracksera-billing-worker')
   const gate = gateFor(config, database, logger)
-  const metrics = createMetrics(database)
+  const metrics = createServiceMetrics(database)
   const loops = createBackgroundLoops(config, { database, logger, metrics })
   const metricsServer = await startMetricsServer(config, metrics, logger)
   // Nothing else may keep this process alive while the database is away: its timers are unref'd

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { addDays, fromEpochMicros, parseTimestamp, toEpochMicros } from '#src/paddle/timestamps.js'
+import { addDays, fromEpochMicros, parseTimestamp, toEpochMicros } from '#src/platform/timestamps.js'
 
 describe('parseTimestamp', () => {
   it.each([

@@ -4,16 +4,17 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
 import { createEntitlementCache, type EntitlementCache } from '../entitlements/entitlement-cache.js'
-import { createInboxWriter, type InboxWriter } from '../inbox/inbox-writer.js'
-import { paddleWebhookRoutes } from '../inbox/inbox.routes.js'
+import { createInboxWriter, type InboxWriter } from '../intake/inbox-writer.js'
+import { paddleWebhookRoutes } from '../intake/inbox.routes.js'
 import { createReconciler, type Reconciler } from '../reconcile/reconciler.js'
-import { systemClock, type Clock } from './clock.js'
-import type { Config } from './config.js'
-import { handleError, handleNotFound } from './error-handler.js'
+import { systemClock, type Clock } from '../platform/clock.js'
+import type { Config } from '../platform/config.js'
+import { handleError, handleNotFound } from '../platform/error-handler.js'
 import { healthRoutes, inboxLagCheck } from './health.routes.js'
 import { internalRoutes } from './internal.routes.js'
-import { createLogger, ServiceLogController } from './logger.js'
-import { createMetrics, type Metrics } from './metrics.js'
+import { createLogger, ServiceLogController } from '../platform/logger.js'
+import type { Metrics } from '../platform/metrics.js'
+import { createServiceMetrics } from './metrics.js'
 import { metricsRoute } from './metrics.routes.js'
 
 declare module 'fastify' {
@@ -46,7 +47,7 @@ const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 export async function buildApp (config: Config, dependencies: AppDependencies): Promise<FastifyInstance> {
   const { database, clock = systemClock } = dependencies
   const logger = dependencies.logger ?? createLogger(config)
-  const metrics = dependencies.metrics ?? createMetrics(database)
+  const metrics = dependencies.metrics ?? createServiceMetrics(database)
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new ServiceLogController(),

@@ -4,7 +4,7 @@
  * events, and every column of every table and every log line is searched for them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { BackgroundLoops } from '#src/platform/background.js'
+import type { BackgroundLoops } from '#src/app/background.js'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js'
 import { deliver, paddleId, readFixture, withFreshEventIds } from '../helpers/paddle.js'
