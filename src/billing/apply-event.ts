@@ -6,7 +6,6 @@ import { relinkCustomerAccounts, relinkSubscriptionFact, relinkTransactionFact }
 import { applyAdjustmentEvent, type AdjustmentState } from './adjustments.apply.js'
 import { InvalidPayloadError, type ApplyContext, type ApplyResult } from './apply-context.js'
 import { applyCustomerEvent, type CustomerState } from './customers.apply.js'
-import { lockKey, lockKeys } from './locks.js'
 import { applySubscriptionEvent, type SubscriptionState } from './subscriptions.apply.js'
 import { applyTransactionEvent, type TransactionState } from './transactions.apply.js'
 
@@ -48,21 +47,9 @@ const APPLIERS = {
 } satisfies Record<TrackedEntityType, unknown>
 
 /**
- * The locks to hold while applying: the entity's and the customer's (whose account links it may
- * change). The worker takes them as it claims the row (see worker.ts); other callers use lockFor().
+ * Applies the event. The caller holds the locks of the entity and of its customer (whose account
+ * links it may change): the worker takes them as it claims the row (processing/worker.ts, CLAIM).
  */
-export function locksFor (event: Pick<InboxEvent, 'entityType' | 'entityId' | 'customerId'>): string[] {
-  if (!isTrackedEntityType(event.entityType) || event.entityId === null) return []
-  const keys = [lockKey(event.entityType, event.entityId)]
-  if (event.customerId !== null) keys.push(lockKey('customer', event.customerId))
-  return keys
-}
-
-export async function lockFor (tx: Transaction, event: Pick<InboxEvent, 'entityType' | 'entityId' | 'customerId'>): Promise<void> {
-  await lockKeys(tx, locksFor(event))
-}
-
-/** Applies the event; the caller holds the locks of lockFor(event). */
 export async function applyInboxEvent (tx: Transaction, event: InboxEvent, options: ApplyOptions): Promise<AppliedEvent> {
   if (!isTrackedEntityType(event.entityType)) {
     return { outcome: 'ignored', note: `${event.entityType} events do not change billing state`, transition: null, entitlementAccounts: [] }

@@ -7,7 +7,6 @@ import { ALREADY_APPLIED, oneOf, required, withoutRowTime, type ApplyContext, ty
 import { compareVersions, entityUpdatedAtOf, entityVersion } from './version.js'
 
 export const SUBSCRIPTION_STATUSES = ['active', 'canceled', 'past_due', 'paused', 'trialing'] as const
-export type SubscriptionStatus = typeof SUBSCRIPTION_STATUSES[number]
 
 export type SubscriptionRow = typeof subscriptionsTable.$inferSelect
 export type SubscriptionItemRow = typeof subscriptionItemsTable.$inferSelect
