@@ -6,7 +6,7 @@ import type { DatabaseHandle } from '../db/client.js'
 import { createEntitlementCache, type EntitlementCache } from '../entitlements/entitlement-cache.js'
 import { createInboxWriter, type InboxWriter } from '../intake/inbox-writer.js'
 import { paddleWebhookRoutes } from '../intake/inbox.routes.js'
-import { createReconciler, type Reconciler } from '../reconcile/reconciler.js'
+import type { Reconciler } from '../reconcile/reconciler.js'
 import { systemClock, type Clock } from '../platform/clock.js'
 import type { Config } from '../platform/config.js'
 import { handleError, handleNotFound } from '../platform/error-handler.js'
@@ -34,7 +34,7 @@ export interface AppDependencies {
   onEventStored?: () => void
   /** Shared with the background loops of the same process; made here when absent. */
   metrics?: Metrics
-  /** Made from the configuration when absent (null: no PADDLE_API_KEY). */
+  /** The background loops' reconciler, for the admin routes (absent or null: reconciliation is off). */
   reconciler?: Reconciler | null
   /** Migrations the database still lacks (runtime.ts's database gate): webhooks get 503 meanwhile. */
   schema?: { pendingMigrations(): readonly string[] }
@@ -147,15 +147,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
     privacy: { clock },
     admin: { ...(dependencies.onEventStored === undefined ? {} : { onRedrive: dependencies.onEventStored }) },
     reconcile: {
-      reconciler: dependencies.reconciler !== undefined
-        ? dependencies.reconciler
-        : createReconciler(config, {
-          database,
-          logger,
-          clock,
-          metrics,
-          ...(dependencies.onEventStored === undefined ? {} : { onStored: dependencies.onEventStored }),
-        }),
+      reconciler: dependencies.reconciler ?? null,
     },
     entitlements: {
       clock,

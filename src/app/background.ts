@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
+import { ADVISORY_LOCK_KEYS } from '../db/lock-keys.js'
 import { createDispatcher, EMAIL_EVENTS_CHANNEL, type Dispatcher } from '../email-events/dispatcher.js'
 import { recordEmailEvents } from '../email-events/outbox.js'
 import { announceEntitlementChanges } from '../entitlements/entitlement-cache.js'
@@ -43,8 +44,6 @@ export interface BackgroundDependencies {
 
 const TRIAL_NOTICE_INTERVAL_MS = 10 * 60_000
 const RETENTION_INTERVAL_MS = 60 * 60_000
-/** Scheduler lock keys, one per job. */
-const LOCK_KEYS = { trialNotices: 7_301_101, retention: 7_301_102, reconcile: 7_301_103 }
 
 export function createBackgroundLoops (config: Config, dependencies: BackgroundDependencies): BackgroundLoops {
   const { database, logger, metrics } = dependencies
@@ -106,7 +105,7 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
 
   const jobs: ScheduledJob[] = [{
     name: 'trial-ending-notices',
-    lockKey: LOCK_KEYS.trialNotices,
+    lockKey: ADVISORY_LOCK_KEYS.trialNotices,
     intervalMs: TRIAL_NOTICE_INTERVAL_MS,
     run: async () => {
       const recorded = await recordTrialEndingNotices(database, nowTimestamp(clock), config.TRIAL_ENDING_NOTICE_DAYS)
@@ -114,7 +113,7 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
     },
   }, {
     name: 'retention',
-    lockKey: LOCK_KEYS.retention,
+    lockKey: ADVISORY_LOCK_KEYS.retention,
     intervalMs: RETENTION_INTERVAL_MS,
     run: async () => {
       const report = await applyRetention(database, {
@@ -129,7 +128,7 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
   if (reconciler !== null && config.RECONCILE_INTERVAL_MINUTES > 0) {
     jobs.push({
       name: 'paddle-reconcile',
-      lockKey: LOCK_KEYS.reconcile,
+      lockKey: ADVISORY_LOCK_KEYS.reconcile,
       intervalMs: config.RECONCILE_INTERVAL_MINUTES * 60_000,
       run: async (stopping) => { await reconciler.run(stopping) },
     })

@@ -5,7 +5,6 @@ import type { Logger } from 'pino'
 import { createDatabase, type DatabaseHandle } from '../db/client.js'
 import { openDatabaseGate, type DatabaseGate } from '../db/database-gate.js'
 import { createWakeSignal } from '../db/wake-signal.js'
-import { createReconciler } from '../reconcile/reconciler.js'
 import { buildApp } from './app.js'
 import { createBackgroundLoops } from './background.js'
 import { ConfigError, type Config } from '../platform/config.js'
@@ -62,10 +61,9 @@ export async function startService (config: Config): Promise<RunningService> {
   const wake = createWakeSignal(database, {
     onError: (error) => logger.debug({ err: error }, 'NOTIFY failed; workers will find the rows on their next poll'),
   })
-  // One reconciler for the admin routes and the scheduled run (null without PADDLE_API_KEY).
-  const reconciler = createReconciler(config, { database, logger, metrics, onStored: () => wake.notify() })
-  const app = await buildApp(config, { database, logger, metrics, reconciler, schema: gate, onEventStored: () => wake.notify() })
-  const loops = createBackgroundLoops(config, { database, logger, wake, metrics, reconciler })
+  const loops = createBackgroundLoops(config, { database, logger, wake, metrics })
+  // One reconciler for the scheduled run and the admin routes (null without PADDLE_API_KEY).
+  const app = await buildApp(config, { database, logger, metrics, reconciler: loops.reconciler, schema: gate, onEventStored: () => wake.notify() })
   await app.listen({ port: config.PORT, host: config.HOST })
   const metricsServer = await startMetricsServer(config, metrics, logger)
   let closing: Promise<void> | undefined

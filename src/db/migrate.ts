@@ -8,12 +8,10 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import type { PgliteDatabase } from 'drizzle-orm/pglite'
 import pg from 'pg'
 import { createDatabase, selectRows, type DatabaseHandle } from './client.js'
+import { ADVISORY_LOCK_KEYS } from './lock-keys.js'
 
 /** `drizzle/` sits two levels above both src/db/migrate.ts and dist/db/migrate.js. */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url))
-
-// Serialises replicas that start together with MIGRATE_ON_START=true.
-const MIGRATION_LOCK_KEY = 7_301_001
 
 export async function runMigrations (handle: DatabaseHandle, databaseUrl?: string): Promise<void> {
   if (handle.kind === 'pglite') {
@@ -25,7 +23,7 @@ export async function runMigrations (handle: DatabaseHandle, databaseUrl?: strin
   const client = new pg.Client({ connectionString: databaseUrl, options: '-c TimeZone=UTC' })
   await client.connect()
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
+    await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCK_KEYS.migrations])
     await migratePg(drizzlePg({ client }), { migrationsFolder: MIGRATIONS_FOLDER })
   } finally {
     await client.end()

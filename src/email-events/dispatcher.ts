@@ -9,6 +9,7 @@
 import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
 import type { WakeSignal } from '../db/wake-signal.js'
+import { backoffWithJitter } from '../platform/backoff.js'
 import { describeError, errorSummary } from '../platform/safe-error.js'
 import { claimDeliverable, markDelivered, markFailed, type ClaimedEmailEvent } from './email-events.repository.js'
 import { standardWebhookHeaders } from './signing.js'
@@ -41,8 +42,7 @@ export interface Dispatcher {
 
 /** 45 s, 90 s, 3 min... capped at 6 h, with up to half as jitter: 12 attempts span about a day. */
 export function defaultDeliveryDelaySeconds (attempt: number, random: () => number = Math.random): number {
-  const base = Math.min(6 * 3600, 45 * 2 ** (attempt - 1))
-  return base / 2 + random() * base / 2
+  return backoffWithJitter(attempt, { first: 45, max: 6 * 3600 }, random)
 }
 
 /** Retry-After in seconds (delay-seconds or an HTTP-date), capped at a day; null when absent or unreadable. */

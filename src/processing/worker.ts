@@ -20,6 +20,7 @@ import { applyInboxEvent, type AppliedEvent, type InboxEvent } from '../billing/
 import { lockHash } from '../billing/locks.js'
 import { TRACKED_ENTITY_TYPES } from '../paddle/event-types.js'
 import { canonicalTimestamp } from '../platform/timestamps.js'
+import { backoffWithJitter } from '../platform/backoff.js'
 import { errorSummary } from '../platform/safe-error.js'
 import { INBOX_CHANNEL, type WakeSignal } from '../db/wake-signal.js'
 
@@ -232,8 +233,7 @@ function createContentionTracker (pauseMs: number, onPauseOver: () => void): {
 
 /** 2 s, 4 s, 8 s... capped at 15 minutes, with up to half of it as jitter so retries spread out. */
 export function defaultRetryDelaySeconds (attempt: number, random: () => number = Math.random): number {
-  const base = Math.min(900, 2 ** attempt)
-  return base / 2 + random() * base / 2
+  return backoffWithJitter(attempt, { first: 2, max: 900 }, random)
 }
 
 export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {

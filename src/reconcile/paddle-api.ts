@@ -11,6 +11,7 @@
  */
 import { ApiError, Environment, LogLevel, Paddle, type NotificationStatus, type SubscriptionStatus } from '@paddle/paddle-node-sdk'
 import { isRecord } from '../paddle/envelope.js'
+import { backoffWithJitter } from '../platform/backoff.js'
 
 export type RawEntity = Record<string, unknown>
 
@@ -115,8 +116,7 @@ export function createPaddleApi (options: PaddleApiOptions): PaddleApi {
     if (failure.kind === 'rate_limited' && failure.retryAfterSeconds !== null) {
       return failure.retryAfterSeconds > maxRetryAfterSeconds ? null : failure.retryAfterSeconds * 1000
     }
-    const base = retryBaseMs * 2 ** (attempt - 1)
-    return base / 2 + Math.random() * base / 2
+    return backoffWithJitter(attempt, { first: retryBaseMs })
   }
 
   async function * pages (operation: string, collection: SdkCollection): AsyncGenerator<RawEntity[]> {
