@@ -118,7 +118,29 @@ export async function applySubscriptionEvent (
   // The row is locked and compared above; the statement's own version guard refuses to go back too.
   await tx.query(statements.upsert, statements.values(row))
 
-  const items: SubscriptionItemRow[] = payload.items
+  const items = subscriptionItemsOf(id, payload.items)
+  // Most events leave the items as they were: rewrite them only when they changed.
+  if (before === null || !sameItems(before.items, items)) {
+    await tx.query(DELETE_ITEMS, [id])
+    if (items.length > 0) await tx.query(INSERT_ITEMS, [itemsAsJson(items)])
+  }
+
+  const after: SubscriptionState = { ...row, items }
+  const relink = before === null || before.customerId !== after.customerId ||
+    before.customAccountId !== after.customAccountId || before.originTransactionId !== after.originTransactionId
+  return { outcome: 'applied', before, after, relink }
+}
+
+const ITEM_FIELDS = ['priceId', 'productId', 'quantity', 'status', 'recurring', 'unitPriceAmount', 'unitPriceCurrencyCode',
+  'billingInterval', 'billingFrequency', 'trialStartsAt', 'trialEndsAt', 'previouslyBilledAt', 'nextBilledAt'] as const
+
+/** Both lists sorted by price id. */
+/**
+ * The items as stored: those with a price, quantity 1 when Paddle leaves it out, in price order.
+ * The drift report compares Paddle's items the same way (reconcile/subscription-drift.ts).
+ */
+export function subscriptionItemsOf (id: string, items: ProjectedSubscription['items']): SubscriptionItemRow[] {
+  return items
     .filter((item) => item.price_id !== null)
     .map((item) => ({
       subscriptionId: id,
@@ -136,23 +158,9 @@ export async function applySubscriptionEvent (
       previouslyBilledAt: item.previously_billed_at,
       nextBilledAt: item.next_billed_at,
     }))
-  items.sort(byPriceId)
-  // Most events leave the items as they were: rewrite them only when they changed.
-  if (before === null || !sameItems(before.items, items)) {
-    await tx.query(DELETE_ITEMS, [id])
-    if (items.length > 0) await tx.query(INSERT_ITEMS, [itemsAsJson(items)])
-  }
-
-  const after: SubscriptionState = { ...row, items }
-  const relink = before === null || before.customerId !== after.customerId ||
-    before.customAccountId !== after.customAccountId || before.originTransactionId !== after.originTransactionId
-  return { outcome: 'applied', before, after, relink }
+    .sort(byPriceId)
 }
 
-const ITEM_FIELDS = ['priceId', 'productId', 'quantity', 'status', 'recurring', 'unitPriceAmount', 'unitPriceCurrencyCode',
-  'billingInterval', 'billingFrequency', 'trialStartsAt', 'trialEndsAt', 'previouslyBilledAt', 'nextBilledAt'] as const
-
-/** Both lists sorted by price id. */
 function sameItems (a: SubscriptionItemRow[], b: SubscriptionItemRow[]): boolean {
   return a.length === b.length && a.every((item, index) => ITEM_FIELDS.every((field) => item[field] === b[index]?.[field]))
 }

@@ -9,6 +9,7 @@
  * about the same version of a subscription stores one event; its occurred_at is that updated_at,
  * so the email age rule judges the change by when it happened, not by when we noticed it.
  */
+import { subscriptionItemsOf } from '../billing/subscriptions.apply.js'
 import type { DatabaseHandle, RawStatement } from '../db/client.js'
 import type { InboxRow, InboxWriter } from '../intake/inbox-writer.js'
 import { projectSubscription, type ProjectedSubscription } from '../paddle/projection.js'
@@ -217,11 +218,8 @@ export function paddleSnapshot (subscription: ProjectedSubscription & { id: stri
   return {
     id: subscription.id,
     status: subscription.status,
-    // As the worker stores them (subscriptions.apply.ts): items with a price, quantity 1 when absent.
-    items: subscription.items
-      .filter((item) => item.price_id !== null)
-      .map((item) => ({ priceId: item.price_id ?? '', quantity: item.quantity ?? 1 }))
-      .sort((a, b) => (a.priceId < b.priceId ? -1 : a.priceId > b.priceId ? 1 : 0)),
+    // As the worker stores them.
+    items: subscriptionItemsOf(subscription.id, subscription.items).map(({ priceId, quantity }) => ({ priceId, quantity })),
     nextBilledAt: subscription.next_billed_at,
     scheduledChange: change === null || change.action === null
       ? null
