@@ -167,6 +167,17 @@ const buildStageOf = (stage: Stage): string | undefined => stage.instructions
 /** An official Node image, slim variant, pinned to major.minor.patch of an LTS line (even major). */
 const PINNED_NODE_SLIM = /^(?:docker\.io\/)?(?:library\/)?node:(\d+)\.(\d+)\.(\d+)-(?:[a-z]+-)?slim(?:@sha256:[0-9a-f]{64})?$/
 
+/** Whether a version satisfies an engines range of caret ranges joined by ||, the form package.json uses. */
+function satisfiesCaretRanges (version: string, range: string): boolean {
+  const [major = -1, minor = -1, patch = -1] = version.split('.').map(Number)
+  return range.split('||').map((part) => part.trim()).some((part) => {
+    const match = /^\^(\d+)\.(\d+)\.(\d+)$/.exec(part)
+    if (match === null) throw new Error(`engines.node: ${part}: this test reads ^major.minor.patch ranges only`)
+    const [low1, low2, low3] = match.slice(1).map(Number)
+    return major === low1 && (minor > (low2 ?? 0) || (minor === low2 && patch >= (low3 ?? 0)))
+  })
+}
+
 describe('the Dockerfile', () => {
   it('has a named build stage and a final stage, every FROM a pinned Node LTS slim image', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2)
@@ -180,6 +191,21 @@ describe('the Dockerfile', () => {
       expect(Number(match?.[1]) % 2, `${stage.image}: an LTS line has an even major`).toBe(0)
       expect(Number(match?.[1])).toBeGreaterThanOrEqual(20)
     }
+  })
+
+  it('runs the Node the project names: one version in every FROM, the one .nvmrc gives and engines admits', () => {
+    const versions = new Set(stages
+      .filter((stage) => !stages.some((other) => other.name === stage.image))
+      .map((stage) => PINNED_NODE_SLIM.exec(stage.image)?.slice(1, 4).join('.')))
+    expect([...versions], 'every stage on the same Node').toHaveLength(1)
+    const [version = ''] = versions
+    expect(readFileSync(join(PROJECT_ROOT, '.nvmrc'), 'utf8').trim(), '.nvmrc names the image\'s Node').toBe(version)
+    const engines = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node
+    expect(satisfiesCaretRanges(version, engines), `engines.node ${engines} admits ${version}`).toBe(true)
+    // The Node 20 of development machines and of CI's first test run stays supported.
+    expect(satisfiesCaretRanges('20.19.0', engines), `engines.node ${engines} admits 20.19.0`).toBe(true)
+    // .ci/run runs the suite on the image's Node too, reading the version from the Dockerfile: never a copy of it.
+    expect(readFileSync(join(PROJECT_ROOT, '.ci/run'), 'utf8')).not.toContain(version)
   })
 
   it('builds in the build stage: npm ci, then npm run build, then npm prune --omit=dev', () => {
