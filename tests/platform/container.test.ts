@@ -484,13 +484,26 @@ describe.skipIf(!usesPostgres())('the production artifact, built as the image bu
     app = built
   }, 240_000)
 
-  it('applies every migration to an empty database with node dist/db/migrate.js', async () => {
+  it('applies every migration to an empty database with node dist/db/migrate.js, naming the database but not the password', async () => {
     expect(app, 'the artifact was built').toBeDefined()
     const { workdir, env } = app as { workdir: string, env: Record<string, string> }
-    const { code, output } = await run(process.execPath, ['dist/db/migrate.js'], workdir, cleanEnv({ ...env, DATABASE_URL: emptyDatabaseUrl }), NOBODY)
-    expect(code, output).toBe(0)
+    // A password in the URL, to see that it is never printed (this machine's server trusts local connections:
+    // one that checks passwords has them in TEST_DATABASE_URL already).
+    const url = new URL(emptyDatabaseUrl)
+    if (url.password === '') url.password = 'NotPrinted-7f3a9c'
+    const password = decodeURIComponent(url.password)
+    const target = `database "${emptyDatabaseName}" on ${url.hostname}:${url.port === '' ? '5432' : url.port}`
+    const journal = JSON.parse(readFileSync(join(workdir, 'drizzle/meta/_journal.json'), 'utf8')) as { entries: Array<{ tag: string }> }
+    const tags = journal.entries.map((entry) => entry.tag)
 
-    const journal = JSON.parse(readFileSync(join(workdir, 'drizzle/meta/_journal.json'), 'utf8')) as { entries: unknown[] }
+    const first = await run(process.execPath, ['dist/db/migrate.js'], workdir, cleanEnv({ ...env, DATABASE_URL: url.toString() }), NOBODY)
+    expect(first.code, first.output).toBe(0)
+    expect(first.output).toBe(`Migrating ${target}\nApplied ${tags.length} migrations to ${target}: ${tags.join(', ')}\n`)
+    const again = await run(process.execPath, ['dist/db/migrate.js'], workdir, cleanEnv({ ...env, DATABASE_URL: url.toString() }), NOBODY)
+    expect(again.code, again.output).toBe(0)
+    expect(again.output).toBe(`Migrating ${target}\nNo migrations pending: ${target} is at ${tags.at(-1) ?? ''}\n`)
+    for (const output of [first.output, again.output]) expect(output).not.toContain(password)
+
     const client = new pg.Client({ connectionString: emptyDatabaseUrl })
     await client.connect()
     try {
@@ -499,6 +512,19 @@ describe.skipIf(!usesPostgres())('the production artifact, built as the image bu
     } finally {
       await client.end()
     }
+  })
+
+  it('refuses to start without DATABASE_URL, as the image starts it (NODE_ENV=production): no embedded database', async () => {
+    expect(app, 'the artifact was built').toBeDefined()
+    const { workdir, env } = app as { workdir: string, env: Record<string, string> }
+    expect(env.NODE_ENV, 'the final stage sets NODE_ENV=production').toBe('production')
+    const [, ...cmd] = execForm(finalStage.instructions.findLast((instruction) => instruction.keyword === 'CMD')?.args ?? '') ?? []
+    for (const [entry, extra] of [[cmd[0] ?? '', { PADDLE_WEBHOOK_SECRETS: SECRET, INTERNAL_API_TOKENS: TOKEN }], ['dist/worker.js', {}]] as const) {
+      const { code, output } = await run(process.execPath, [entry], workdir, cleanEnv({ ...env, PORT: String(await freePort()), ...extra }), NOBODY)
+      expect(code, `${entry}: ${output}`).toBe(78)
+      expect(output.trim().split('\n'), entry).toEqual(['Invalid configuration:', expect.stringMatching(/^ {2}- DATABASE_URL: is required with NODE_ENV=production\b/)])
+    }
+    expect(existsSync(join(workdir, '.data')), 'no embedded database created').toBe(false)
   })
 
   it('serves: ready, a signed webhook applied to a granted entitlement, the HEALTHCHECK, and exit 0 on SIGTERM', async () => {
