@@ -425,6 +425,11 @@ describe.skipIf(!usesPostgres())('the production artifact, built as the image bu
   const services: ServiceProcess[] = []
 
   beforeAll(async () => {
+    // The artifact runs as an unprivileged user on this test's own node: that user must be able to run it.
+    const probe = await run(process.execPath, ['--version'], tmpdir(), cleanEnv(), NOBODY).catch((error: unknown) => ({ code: null, output: String(error) }))
+    if (probe.code !== 0) {
+      throw new Error(`${process.execPath} cannot be run by uid ${NOBODY.uid}, as this test runs the artifact: put that node where every user can read it (${probe.output.trim()})`)
+    }
     database = await createTestDatabase()
     root = mkdtempSync(join(tmpdir(), 'billing-image-'))
     // The test database is already migrated: the migrate step gets an empty database of its own.
