@@ -52,15 +52,36 @@ export async function findPendingMigrations (handle: DatabaseHandle): Promise<st
   return entries.filter((entry) => entry.when > appliedUntil).map((entry) => entry.tag)
 }
 
+/** The database a migration run targets, for people: host, port and name of a URL (never its credentials), or PGlite's folder. */
+export function describeDatabase (databaseUrl: string | undefined, pgliteDir: string): string {
+  if (databaseUrl === undefined) return `the embedded PGlite database in ${pgliteDir}`
+  const url = new URL(databaseUrl)
+  // A Unix socket folder comes as ?host=/var/run/postgresql; libpq's defaults otherwise.
+  const host = url.hostname !== '' ? decodeURIComponent(url.hostname) : url.searchParams.get('host') ?? 'localhost'
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ''))
+  return `database ${name === '' ? '(the default)' : `"${name}"`} on ${host}:${url.port === '' ? '5432' : url.port}`
+}
+
+/** `node dist/db/migrate.js`: says which database it migrates, then how many migrations it applied, or that none were pending. */
 async function main (): Promise<void> {
   const { loadConfig } = await import('../platform/config.js')
   const { createLogger } = await import('../platform/logger.js')
   const config = loadConfig({ role: 'worker' })
   const logger = createLogger(config)
+  const target = describeDatabase(config.DATABASE_URL, config.PGLITE_DIR)
+  // Printed rather than logged: the report of a deploy step, whatever LOG_LEVEL says.
+  process.stdout.write(`Migrating ${target}\n`)
   const handle = await createDatabase({ databaseUrl: config.DATABASE_URL, pgliteDir: config.PGLITE_DIR, poolMax: 2, logger })
   try {
+    const pending = await findPendingMigrations(handle)
     await runMigrations(handle, config.DATABASE_URL)
-    logger.info({ migrationsFolder: MIGRATIONS_FOLDER }, 'migrations applied')
+    // What was pending and is not any more (a migrate step running alongside may have applied some of it).
+    const left = new Set(await findPendingMigrations(handle))
+    const applied = pending.filter((tag) => !left.has(tag))
+    const latest = readJournal().at(-1)?.tag ?? '(none)'
+    process.stdout.write(applied.length === 0
+      ? `No migrations pending: ${target} is at ${latest}\n`
+      : `Applied ${applied.length} migration${applied.length === 1 ? '' : 's'} to ${target}: ${applied.join(', ')}\n`)
   } finally {
     await handle.close()
   }

@@ -21,7 +21,7 @@ export const ConfigSchema = Type.Object({
   PORT: integer('HTTP listen port', { default: 3000, minimum: 0, maximum: 65535 }),
   HOST: Type.String({ description: 'HTTP listen address', default: '0.0.0.0', minLength: 1 }),
   DATABASE_URL: Type.Optional(Type.String({
-    description: 'PostgreSQL connection string. Unset: embedded PGlite in PGLITE_DIR (development only).',
+    description: 'PostgreSQL connection string. Required, except by npm run dev and processes given PGLITE_DIR, which use the embedded PGlite database',
   })),
   PGLITE_DIR: Type.String({ description: 'Data directory of the embedded PGlite database', default: '.data/pglite', minLength: 1 }),
   DATABASE_POOL_MAX: integer('Largest number of PostgreSQL connections this process opens', { default: 10, minimum: 2, maximum: 200 }),
@@ -98,8 +98,10 @@ const MIN_TOKEN_LENGTH = 16
 export type ConfigRole = 'service' | 'worker'
 export interface LoadConfigOptions {
   env?: Record<string, string | undefined>
-  /** Fill in the committed development secrets where unset (npm run dev only). */
+  /** Fill in the committed development secrets where unset, and allow the embedded database (npm run dev only). */
   development?: boolean
+  /** Without DATABASE_URL, use the embedded database in PGLITE_DIR (the tests' in-process configurations). */
+  embeddedDatabase?: boolean
   /** A worker-only process needs no webhook secrets or API tokens. */
   role?: ConfigRole
 }
@@ -112,7 +114,7 @@ export class ConfigError extends Error {
 }
 
 export function loadConfig (options: LoadConfigOptions = {}): Config {
-  const { env = process.env, development = false, role = 'service' } = options
+  const { env = process.env, development = false, embeddedDatabase = false, role = 'service' } = options
   const data: Record<string, string> = {}
   for (const [key, value] of Object.entries(env)) {
     // An empty variable means "not set", as with most twelve-factor services.
@@ -134,6 +136,10 @@ export function loadConfig (options: LoadConfigOptions = {}): Config {
     ...checkList('PADDLE_WEBHOOK_SECRETS', parsed.PADDLE_WEBHOOK_SECRETS, role === 'service', 1),
     ...checkList('INTERNAL_API_TOKENS', parsed.INTERNAL_API_TOKENS, role === 'service', MIN_TOKEN_LENGTH),
     ...checkDatabaseUrl(parsed.DATABASE_URL),
+    ...checkDatabaseChosen(parsed.DATABASE_URL, {
+      embeddedAllowed: development || embeddedDatabase || data.PGLITE_DIR !== undefined,
+      production: env.NODE_ENV === 'production',
+    }),
     ...checkEmailPush(parsed.EMAIL_EVENTS_URL, parsed.EMAIL_EVENTS_SIGNING_SECRET),
     ...checkNoCredentials('EMAIL_EVENTS_URL', parsed.EMAIL_EVENTS_URL),
     ...checkNoCredentials('PADDLE_ENVIRONMENT', /^https?:\/\//.test(parsed.PADDLE_ENVIRONMENT) ? parsed.PADDLE_ENVIRONMENT : undefined),
@@ -164,6 +170,20 @@ function checkDatabaseUrl (value: string | undefined): string[] {
     if (url.protocol === 'postgres:' || url.protocol === 'postgresql:') return []
   } catch {}
   return ['DATABASE_URL: must be a postgres:// or postgresql:// connection string']
+}
+
+/**
+ * Production refuses to guess its database. Without DATABASE_URL, the embedded PGlite database is used only
+ * when asked for: by `npm run dev`, by the tests, or by a PGLITE_DIR set explicitly (how the tests start a
+ * child process on it). Never with NODE_ENV=production, the image's setting.
+ */
+function checkDatabaseChosen (url: string | undefined, options: { embeddedAllowed: boolean, production: boolean }): string[] {
+  if (url !== undefined) return []
+  if (options.production) {
+    return ['DATABASE_URL: is required with NODE_ENV=production (postgres://user:password@host:5432/database); the embedded PGlite database is for npm run dev and the tests only']
+  }
+  if (options.embeddedAllowed) return []
+  return ['DATABASE_URL: is required (postgres://user:password@host:5432/database); only npm run dev, or a process given PGLITE_DIR, uses the embedded PGlite database']
 }
 
 function checkEmailPush (url: string | undefined, secret: string | undefined): string[] {

@@ -19,6 +19,8 @@ export function testConfig (env: Record<string, string> = {}): Config {
       MIGRATE_ON_START: 'false',
       ...env,
     },
+    // The tests hand the app its database; a configuration without DATABASE_URL stands for the embedded one.
+    embeddedDatabase: true,
   })
 }
 

@@ -3,11 +3,12 @@ import { ConfigError, DEVELOPMENT_API_TOKEN, DEVELOPMENT_WEBHOOK_SECRET, loadCon
 import { spawnService } from '../helpers/process.js'
 
 const valid = {
+  DATABASE_URL: 'postgres://billing:change-me@db.internal:5432/billing',
   PADDLE_WEBHOOK_SECRETS: 'pdl_ntfset_01abc_current,pdl_ntfset_01abc_previous',
   INTERNAL_API_TOKENS: 'a-token-of-sufficient-length',
 }
 
-function problemsOf (env: Record<string, string>, options: { role?: 'service' | 'worker' } = {}): string[] {
+function problemsOf (env: Record<string, string>, options: { role?: 'service' | 'worker', development?: boolean } = {}): string[] {
   try {
     loadConfig({ env, ...options })
   } catch (error) {
@@ -30,7 +31,6 @@ describe('loadConfig', () => {
       MIGRATE_ON_START: true,
       ACCOUNT_ID_CUSTOM_DATA_KEY: 'account_id',
     })
-    expect(config.DATABASE_URL).toBeUndefined()
     expect(config.PADDLE_WEBHOOK_SECRETS).toEqual(['pdl_ntfset_01abc_current', 'pdl_ntfset_01abc_previous'])
   })
 
@@ -73,14 +73,44 @@ describe('loadConfig', () => {
   })
 
   it('lets a worker-only process start without webhook secrets or API tokens', () => {
-    expect(loadConfig({ env: {}, role: 'worker' }).PADDLE_WEBHOOK_SECRETS).toEqual([])
+    expect(loadConfig({ env: { DATABASE_URL: valid.DATABASE_URL }, role: 'worker' }).PADDLE_WEBHOOK_SECRETS).toEqual([])
   })
 
   it('fills in the committed development credentials only when asked to', () => {
     const config = loadConfig({ env: {}, development: true })
     expect(config.PADDLE_WEBHOOK_SECRETS).toEqual([DEVELOPMENT_WEBHOOK_SECRET])
     expect(config.INTERNAL_API_TOKENS).toEqual([DEVELOPMENT_API_TOKEN])
-    expect(problemsOf({})).toHaveLength(2)
+    expect(problemsOf({ DATABASE_URL: valid.DATABASE_URL })).toHaveLength(2)
+  })
+})
+
+describe('loadConfig: which database', () => {
+  const { DATABASE_URL: _url, ...withoutDatabase } = valid
+
+  it('requires DATABASE_URL of the service and of a worker, naming it in one line', () => {
+    for (const role of ['service', 'worker'] as const) {
+      const problems = problemsOf(role === 'service' ? withoutDatabase : {}, { role })
+      expect(problems).toEqual([expect.stringMatching(/^DATABASE_URL: is required \(postgres:\/\/.*\); only npm run dev, or a process given PGLITE_DIR, uses the embedded PGlite database$/)])
+    }
+  })
+
+  it('uses the embedded database only when asked: npm run dev, the tests, or an explicit PGLITE_DIR', () => {
+    const development = loadConfig({ env: {}, development: true })
+    expect(development.DATABASE_URL).toBeUndefined()
+    expect(development.PGLITE_DIR).toBe('.data/pglite')
+    expect(loadConfig({ env: withoutDatabase, embeddedDatabase: true }).DATABASE_URL).toBeUndefined()
+    expect(loadConfig({ env: { ...withoutDatabase, PGLITE_DIR: '/tmp/billing-pglite' } }).PGLITE_DIR).toBe('/tmp/billing-pglite')
+    // An empty PGLITE_DIR is unset, as every empty variable.
+    expect(problemsOf({ ...withoutDatabase, PGLITE_DIR: ' ' })).toEqual([expect.stringMatching(/^DATABASE_URL: is required/)])
+  })
+
+  it('never uses the embedded database with NODE_ENV=production, whatever else asks for it', () => {
+    const production = { ...withoutDatabase, NODE_ENV: 'production' }
+    const expected = [expect.stringMatching(/^DATABASE_URL: is required with NODE_ENV=production \(postgres:\/\/.*\); the embedded PGlite database is for npm run dev and the tests only$/)]
+    expect(problemsOf(production)).toEqual(expected)
+    expect(problemsOf({ ...production, PGLITE_DIR: '/tmp/billing-pglite' })).toEqual(expected)
+    expect(problemsOf(production, { development: true })).toEqual(expected)
+    expect(loadConfig({ env: { ...production, DATABASE_URL: valid.DATABASE_URL } }).DATABASE_URL).toBe(valid.DATABASE_URL)
   })
 })
 
@@ -91,6 +121,18 @@ describe('npm start without its configuration', () => {
     expect(code).not.toBe(0)
     expect(service.output()).toContain('PADDLE_WEBHOOK_SECRETS: is required')
     expect(service.output()).toContain('INTERNAL_API_TOKENS: is required')
+    expect(service.output()).toContain('DATABASE_URL: is required')
+  })
+
+  it('refuses to start on the embedded database: without DATABASE_URL it exits before opening any', async () => {
+    const { DATABASE_URL: _url, ...withoutDatabase } = valid
+    for (const env of [withoutDatabase, { ...withoutDatabase, NODE_ENV: 'production' }]) {
+      const service = spawnService('src/server.ts', { ...env, PORT: '0', HOST: '127.0.0.1' })
+      const { code } = await service.exited
+      expect(code, service.output()).toBe(78)
+      // The configuration report alone: the heading and the one line naming DATABASE_URL.
+      expect(service.output().trim().split('\n')).toEqual(['Invalid configuration:', expect.stringMatching(/^ {2}- DATABASE_URL: is required\b/)])
+    }
   })
 
   it('stops with a non-zero exit code and names a malformed variable', async () => {

@@ -167,6 +167,17 @@ const buildStageOf = (stage: Stage): string | undefined => stage.instructions
 /** An official Node image, slim variant, pinned to major.minor.patch of an LTS line (even major). */
 const PINNED_NODE_SLIM = /^(?:docker\.io\/)?(?:library\/)?node:(\d+)\.(\d+)\.(\d+)-(?:[a-z]+-)?slim(?:@sha256:[0-9a-f]{64})?$/
 
+/** Whether a version satisfies an engines range of caret ranges joined by ||, the form package.json uses. */
+function satisfiesCaretRanges (version: string, range: string): boolean {
+  const [major = -1, minor = -1, patch = -1] = version.split('.').map(Number)
+  return range.split('||').map((part) => part.trim()).some((part) => {
+    const match = /^\^(\d+)\.(\d+)\.(\d+)$/.exec(part)
+    if (match === null) throw new Error(`engines.node: ${part}: this test reads ^major.minor.patch ranges only`)
+    const [low1, low2, low3] = match.slice(1).map(Number)
+    return major === low1 && (minor > (low2 ?? 0) || (minor === low2 && patch >= (low3 ?? 0)))
+  })
+}
+
 describe('the Dockerfile', () => {
   it('has a named build stage and a final stage, every FROM a pinned Node LTS slim image', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2)
@@ -180,6 +191,21 @@ describe('the Dockerfile', () => {
       expect(Number(match?.[1]) % 2, `${stage.image}: an LTS line has an even major`).toBe(0)
       expect(Number(match?.[1])).toBeGreaterThanOrEqual(20)
     }
+  })
+
+  it('runs the Node the project names: one version in every FROM, the one .nvmrc gives and engines admits', () => {
+    const versions = new Set(stages
+      .filter((stage) => !stages.some((other) => other.name === stage.image))
+      .map((stage) => PINNED_NODE_SLIM.exec(stage.image)?.slice(1, 4).join('.')))
+    expect([...versions], 'every stage on the same Node').toHaveLength(1)
+    const [version = ''] = versions
+    expect(readFileSync(join(PROJECT_ROOT, '.nvmrc'), 'utf8').trim(), '.nvmrc names the image\'s Node').toBe(version)
+    const engines = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node
+    expect(satisfiesCaretRanges(version, engines), `engines.node ${engines} admits ${version}`).toBe(true)
+    // The Node 20 of development machines and of CI's first test run stays supported.
+    expect(satisfiesCaretRanges('20.19.0', engines), `engines.node ${engines} admits 20.19.0`).toBe(true)
+    // .ci/run runs the suite on the image's Node too, reading the version from the Dockerfile: never a copy of it.
+    expect(readFileSync(join(PROJECT_ROOT, '.ci/run'), 'utf8')).not.toContain(version)
   })
 
   it('builds in the build stage: npm ci, then npm run build, then npm prune --omit=dev', () => {
@@ -399,6 +425,11 @@ describe.skipIf(!usesPostgres())('the production artifact, built as the image bu
   const services: ServiceProcess[] = []
 
   beforeAll(async () => {
+    // The artifact runs as an unprivileged user on this test's own node: that user must be able to run it.
+    const probe = await run(process.execPath, ['--version'], tmpdir(), cleanEnv(), NOBODY).catch((error: unknown) => ({ code: null, output: String(error) }))
+    if (probe.code !== 0) {
+      throw new Error(`${process.execPath} cannot be run by uid ${NOBODY.uid}, as this test runs the artifact: put that node where every user can read it (${probe.output.trim()})`)
+    }
     database = await createTestDatabase()
     root = mkdtempSync(join(tmpdir(), 'billing-image-'))
     // The test database is already migrated: the migrate step gets an empty database of its own.
@@ -458,13 +489,26 @@ describe.skipIf(!usesPostgres())('the production artifact, built as the image bu
     app = built
   }, 240_000)
 
-  it('applies every migration to an empty database with node dist/db/migrate.js', async () => {
+  it('applies every migration to an empty database with node dist/db/migrate.js, naming the database but not the password', async () => {
     expect(app, 'the artifact was built').toBeDefined()
     const { workdir, env } = app as { workdir: string, env: Record<string, string> }
-    const { code, output } = await run(process.execPath, ['dist/db/migrate.js'], workdir, cleanEnv({ ...env, DATABASE_URL: emptyDatabaseUrl }), NOBODY)
-    expect(code, output).toBe(0)
+    // A password in the URL, to see that it is never printed (this machine's server trusts local connections:
+    // one that checks passwords has them in TEST_DATABASE_URL already).
+    const url = new URL(emptyDatabaseUrl)
+    if (url.password === '') url.password = 'NotPrinted-7f3a9c'
+    const password = decodeURIComponent(url.password)
+    const target = `database "${emptyDatabaseName}" on ${url.hostname}:${url.port === '' ? '5432' : url.port}`
+    const journal = JSON.parse(readFileSync(join(workdir, 'drizzle/meta/_journal.json'), 'utf8')) as { entries: Array<{ tag: string }> }
+    const tags = journal.entries.map((entry) => entry.tag)
 
-    const journal = JSON.parse(readFileSync(join(workdir, 'drizzle/meta/_journal.json'), 'utf8')) as { entries: unknown[] }
+    const first = await run(process.execPath, ['dist/db/migrate.js'], workdir, cleanEnv({ ...env, DATABASE_URL: url.toString() }), NOBODY)
+    expect(first.code, first.output).toBe(0)
+    expect(first.output).toBe(`Migrating ${target}\nApplied ${tags.length} migrations to ${target}: ${tags.join(', ')}\n`)
+    const again = await run(process.execPath, ['dist/db/migrate.js'], workdir, cleanEnv({ ...env, DATABASE_URL: url.toString() }), NOBODY)
+    expect(again.code, again.output).toBe(0)
+    expect(again.output).toBe(`Migrating ${target}\nNo migrations pending: ${target} is at ${tags.at(-1) ?? ''}\n`)
+    for (const output of [first.output, again.output]) expect(output).not.toContain(password)
+
     const client = new pg.Client({ connectionString: emptyDatabaseUrl })
     await client.connect()
     try {
@@ -473,6 +517,19 @@ describe.skipIf(!usesPostgres())('the production artifact, built as the image bu
     } finally {
       await client.end()
     }
+  })
+
+  it('refuses to start without DATABASE_URL, as the image starts it (NODE_ENV=production): no embedded database', async () => {
+    expect(app, 'the artifact was built').toBeDefined()
+    const { workdir, env } = app as { workdir: string, env: Record<string, string> }
+    expect(env.NODE_ENV, 'the final stage sets NODE_ENV=production').toBe('production')
+    const [, ...cmd] = execForm(finalStage.instructions.findLast((instruction) => instruction.keyword === 'CMD')?.args ?? '') ?? []
+    for (const [entry, extra] of [[cmd[0] ?? '', { PADDLE_WEBHOOK_SECRETS: SECRET, INTERNAL_API_TOKENS: TOKEN }], ['dist/worker.js', {}]] as const) {
+      const { code, output } = await run(process.execPath, [entry], workdir, cleanEnv({ ...env, PORT: String(await freePort()), ...extra }), NOBODY)
+      expect(code, `${entry}: ${output}`).toBe(78)
+      expect(output.trim().split('\n'), entry).toEqual(['Invalid configuration:', expect.stringMatching(/^ {2}- DATABASE_URL: is required with NODE_ENV=production\b/)])
+    }
+    expect(existsSync(join(workdir, '.data')), 'no embedded database created').toBe(false)
   })
 
   it('serves: ready, a signed webhook applied to a granted entitlement, the HEALTHCHECK, and exit 0 on SIGTERM', async () => {
