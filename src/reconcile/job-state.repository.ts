@@ -1,18 +1,14 @@
 /** What a scheduled job remembers between runs, one JSON document per job, in the job_state table. */
-import type { DatabaseHandle, RawStatement } from '../db/client.js'
+import { eq, sql } from 'drizzle-orm'
+import type { DatabaseHandle } from '../db/client.js'
+import { jobStateTable } from '../db/schema.js'
 
-const READ: RawStatement = { name: 'job_state_read', text: 'SELECT state FROM job_state WHERE name = $1' }
-const WRITE: RawStatement = {
-  name: 'job_state_write',
-  text: `INSERT INTO job_state (name, state) VALUES ($1, $2::jsonb)
-    ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`,
+export async function readJobState<State extends object> (database: Pick<DatabaseHandle, 'db'>, name: string): Promise<Partial<State>> {
+  const [row] = await database.db.select({ state: jobStateTable.state }).from(jobStateTable).where(eq(jobStateTable.name, name))
+  return (row?.state as Partial<State> | undefined) ?? {}
 }
 
-export async function readJobState<State extends object> (database: Pick<DatabaseHandle, 'query'>, name: string): Promise<Partial<State>> {
-  const [row] = await database.query<{ state: Partial<State> }>(READ, [name])
-  return row?.state ?? {}
-}
-
-export async function writeJobState (database: Pick<DatabaseHandle, 'query'>, name: string, state: object): Promise<void> {
-  await database.query(WRITE, [name, JSON.stringify(state)])
+export async function writeJobState (database: Pick<DatabaseHandle, 'db'>, name: string, state: object): Promise<void> {
+  await database.db.insert(jobStateTable).values({ name, state: state as Record<string, unknown> })
+    .onConflictDoUpdate({ target: jobStateTable.name, set: { state: sql`excluded.state`, updatedAt: sql`now()` } })
 }
