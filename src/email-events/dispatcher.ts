@@ -11,6 +11,7 @@ import type { DatabaseHandle } from '../db/client.js'
 import type { WakeSignal } from '../db/wake-signal.js'
 import { backoffWithJitter } from '../platform/backoff.js'
 import { describeError, errorSummary } from '../platform/safe-error.js'
+import { createOutageLog } from '../platform/outage-log.js'
 import { claimDeliverable, markDelivered, markFailed, type ClaimedEmailEvent } from './email-events.repository.js'
 import { standardWebhookHeaders } from './signing.js'
 
@@ -130,7 +131,7 @@ export function createDispatcher (options: DispatcherOptions): Dispatcher {
     return claimed.length
   }
 
-  let databaseLost = false
+  const outage = createOutageLog(logger, 'email event dispatcher')
 
   async function run (): Promise<void> {
     for (;;) {
@@ -138,15 +139,9 @@ export function createDispatcher (options: DispatcherOptions): Dispatcher {
       let attempted = 0
       try {
         attempted = await dispatchOnce()
-        if (databaseLost) {
-          databaseLost = false
-          logger.info('email event dispatcher reached the database again')
-        }
+        outage.succeeded()
       } catch (error) {
-        // Once per outage, not once per poll.
-        if (!databaseLost) logger.warn({ err: error }, 'email event dispatcher could not reach the database; retrying on each poll')
-        else logger.debug({ err: error }, 'email event dispatcher still cannot reach the database')
-        databaseLost = true
+        outage.failed(error)
       }
       if (attempted > 0) continue
       if (woken) {

@@ -22,6 +22,7 @@ import { TRACKED_ENTITY_TYPES } from '../paddle/event-types.js'
 import { canonicalTimestamp } from '../platform/timestamps.js'
 import { backoffWithJitter } from '../platform/backoff.js'
 import { errorSummary } from '../platform/safe-error.js'
+import { createOutageLog } from '../platform/outage-log.js'
 import { INBOX_CHANNEL, type WakeSignal } from '../db/wake-signal.js'
 
 export interface InboxWorkerOptions {
@@ -380,7 +381,7 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
     wakeRequested = false
   }
 
-  let databaseLost = false
+  const outage = createOutageLog(logger, 'inbox worker')
 
   async function loop (): Promise<void> {
     for (;;) {
@@ -388,16 +389,10 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
       let worked = false
       try {
         worked = await processBatch() !== null
-        if (databaseLost) {
-          databaseLost = false
-          logger.info('inbox worker reached the database again')
-        }
+        outage.succeeded()
       } catch (error) {
         // The database itself failed (not one event): wait for the next poll before trying again.
-        // Said once per outage, not once per poll and slot.
-        if (!databaseLost) logger.warn({ err: error }, 'inbox worker could not reach the database; retrying on each poll')
-        else logger.debug({ err: error }, 'inbox worker still cannot reach the database')
-        databaseLost = true
+        outage.failed(error)
       }
       if (!worked && running) await waitForWork()
     }

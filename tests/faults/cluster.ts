@@ -5,11 +5,11 @@
  */
 import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
+import { freePort } from '../helpers/process.js'
 
 const run = promisify(execFile)
 
@@ -30,17 +30,6 @@ export function clusterUnavailableReason (): string | null {
   if (postgresBinaries() === null) return 'no PostgreSQL server binaries under /usr/lib/postgresql (install postgresql to run the fault suite)'
   if (process.getuid?.() === 0 && !existsSync('/usr/sbin/runuser')) return 'running as root without runuser to drop to the postgres user'
   return null
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
 }
 
 export interface LocalCluster {

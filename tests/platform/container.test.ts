@@ -7,14 +7,13 @@
  */
 import { spawn, execFileSync } from 'node:child_process'
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, posix } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signPaddlePayload } from '#src/paddle/signature.js'
 import { createTestDatabase, usesPostgres, type TestDatabase } from '../helpers/database.js'
-import { baseEnv, PROJECT_ROOT, spawnService, type ServiceProcess } from '../helpers/process.js'
+import { baseEnv, freePort, PROJECT_ROOT, spawnService, type ServiceProcess } from '../helpers/process.js'
 import { BASE_TIME, freshIds, subscriptionEvent } from '../helpers/scenarios.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -393,17 +392,6 @@ function grantRead (path: string): void {
   if (stats.isSymbolicLink()) return
   chmodSync(path, stats.mode | (stats.isDirectory() || (stats.mode & 0o100) !== 0 ? 0o005 : 0o004))
   if (stats.isDirectory()) for (const entry of readdirSync(path)) grantRead(join(path, entry))
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
 }
 
 async function eventually<T> (read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs: number): Promise<T> {
