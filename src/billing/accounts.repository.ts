@@ -80,6 +80,18 @@ const TRANSACTION_ACCOUNT = `COALESCE(
  * customer's history, so the facts that cannot change the customer's account take the narrow
  * statements below.
  */
+/**
+ * The CTEs `customer_account` (customer $2's account) and `decides_customer` (`full_relink`: whether
+ * that account changes when the excluded fact is left out, so the whole customer must be re-resolved).
+ */
+function decidesCustomer (exclude: { transaction: string } | { subscription: string }): string {
+  return `WITH customer_account AS (${customerAccount('$2')}),
+    decides_customer AS (
+      SELECT $2::text IS NOT NULL
+        AND (SELECT account_id FROM customer_account) IS DISTINCT FROM (${customerAccount('$2', exclude)}) AS full_relink
+    )`
+}
+
 const RELINK_CUSTOMER: RawStatement = {
   name: 'relink_customer_accounts',
   text: `
@@ -124,11 +136,7 @@ interface RelinkResult { full_relink: boolean, accounts: string[] }
 const RELINK_TRANSACTION_FACT: RawStatement = {
   name: 'relink_transaction_fact',
   text: `
-    WITH customer_account AS (${customerAccount('$2')}),
-    decides_customer AS (
-      SELECT $2::text IS NOT NULL
-        AND (SELECT account_id FROM customer_account) IS DISTINCT FROM (${customerAccount('$2', { transaction: '$1' })}) AS full_relink
-    ),
+    ${decidesCustomer({ transaction: '$1' })},
     subscription_accounts AS (
       SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id
       FROM subscriptions s
@@ -171,11 +179,7 @@ export async function relinkTransactionFact (tx: Transaction, fact: TransactionF
 const RELINK_SUBSCRIPTION_FACT: RawStatement = {
   name: 'relink_subscription_fact',
   text: `
-    WITH customer_account AS (${customerAccount('$2')}),
-    decides_customer AS (
-      SELECT $2::text IS NOT NULL
-        AND (SELECT account_id FROM customer_account) IS DISTINCT FROM (${customerAccount('$2', { subscription: '$1' })}) AS full_relink
-    ),
+    ${decidesCustomer({ subscription: '$1' })},
     subscription_accounts AS (
       SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id
       FROM subscriptions s
