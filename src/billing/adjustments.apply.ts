@@ -1,18 +1,18 @@
 import { adjustmentsTable } from '../db/schema.js'
 import { tableStatements } from '../db/statements.js'
 import type { ProjectedAdjustment } from '../paddle/projection.js'
-import { applyVersioned, required, type ApplyContext, type ApplyResult, type StateOf } from './apply-context.js'
+import { applyVersioned, required, rowStore, type ApplyContext, type ApplyResult, type StateOf } from './apply-context.js'
 import { entityVersion } from './version.js'
 
 export type AdjustmentRow = typeof adjustmentsTable.$inferSelect
 export type AdjustmentState = StateOf<AdjustmentRow>
 
-const statements = tableStatements(adjustmentsTable)
+const store = rowStore<AdjustmentRow>(tableStatements(adjustmentsTable))
 
 export async function applyAdjustmentEvent (context: ApplyContext, payload: ProjectedAdjustment): Promise<ApplyResult<AdjustmentState>> {
   const id = required(payload.id, 'id')
   const version = entityVersion(payload.updated_at, context.occurredAt, context.eventId)
-  return await applyVersioned<AdjustmentRow>(context, statements, { id, version }, () => ({
+  return await applyVersioned(context, store, version, id, () => ({
     id,
     transactionId: payload.transaction_id,
     subscriptionId: payload.subscription_id,
@@ -28,5 +28,5 @@ export async function applyAdjustmentEvent (context: ApplyContext, payload: Proj
     paddleCreatedAt: payload.created_at,
     paddleUpdatedAt: payload.updated_at,
     version,
-  }), () => false)
+  }), { needsRelink: () => false })
 }

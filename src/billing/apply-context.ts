@@ -47,26 +47,63 @@ export function withoutRowTime<Row extends { rowUpdatedAt: unknown }> (row: Row)
   return state
 }
 
+/** Where a versioned entity is read (locked) and written. */
+export interface VersionedStore<State> {
+  /** The stored state, locked for the rest of the transaction; null when there is none. */
+  load(tx: Transaction, id: string): Promise<State | null>
+  /** Writes the new state (the statement refuses to move a row backwards as well). */
+  save(tx: Transaction, after: State, before: State | null): Promise<void>
+}
+
+/** The store of a table whose state is one row keyed by `id`, written with the table's named statements. */
+export function rowStore<Row extends { rowUpdatedAt: unknown }> (statements: TableStatements<any>): VersionedStore<StateOf<Row>> {
+  return {
+    async load (tx, id) {
+      const [current] = await tx.query<Record<string, unknown>>(statements.selectForUpdate, [id])
+      return current === undefined ? null : withoutRowTime(statements.fromRow(current) as Row)
+    },
+    async save (tx, after) {
+      await tx.query(statements.upsert, statements.values(after))
+    },
+  }
+}
+
+export interface VersionedApply<State> {
+  /** Runs once the stored state is locked and read, whatever the event's version turns out to be. */
+  whenLocked?: (stored: State | null) => Promise<void>
+  /** An event older than the stored state may still carry a fact worth keeping; its stale result. */
+  whenOlder?: (stored: State) => Promise<ApplyResult<State> | null>
+  /** Why a newer event must still not be applied (null: apply it). */
+  refuse?: (stored: State) => string | null
+  /** Whether the change touches what account resolution reads. */
+  needsRelink: (before: State | null, after: State) => boolean
+}
+
 /**
- * The version rule for a row keyed by `id`, shared by the entities that have nothing more to it
- * (customers, transactions, adjustments): lock and read the stored row; older than it is stale, the
- * same version changes nothing; otherwise write what `build` makes of the event.
+ * The version rule, the one place it is written: lock and read the stored state; an event older
+ * than it is stale, the same version changes nothing; otherwise write what `build` makes of the event.
  */
-export async function applyVersioned<Row extends { rowUpdatedAt: unknown, version: string }> (
+export async function applyVersioned<State extends { version: string }> (
   context: ApplyContext,
-  statements: TableStatements<any>,
-  target: { id: string, version: string },
-  build: (before: StateOf<Row> | null) => StateOf<Row>,
-  needsRelink: (before: StateOf<Row> | null, after: StateOf<Row>) => boolean
-): Promise<ApplyResult<StateOf<Row>>> {
-  const [current] = await context.tx.query<Record<string, unknown>>(statements.selectForUpdate, [target.id])
-  const before = current === undefined ? null : withoutRowTime(statements.fromRow(current) as Row)
-  const order = compareVersions(target.version, before?.version)
-  if (order === 'older') return { outcome: 'stale', note: `older than the stored version ${before?.version ?? ''}` }
+  store: VersionedStore<State>,
+  version: string,
+  id: string,
+  build: (before: State | null) => State,
+  rules: VersionedApply<State>
+): Promise<ApplyResult<State>> {
+  const before = await store.load(context.tx, id)
+  await rules.whenLocked?.(before)
+  const order = compareVersions(version, before?.version)
+  if (order === 'older') {
+    const kept = before === null ? null : await rules.whenOlder?.(before) ?? null
+    return kept ?? { outcome: 'stale', note: `older than the stored version ${before?.version ?? ''}` }
+  }
   if (order === 'same' && before !== null) return { outcome: 'applied', before, after: before, note: ALREADY_APPLIED }
+  const refused = before === null ? null : rules.refuse?.(before) ?? null
+  if (refused !== null) return { outcome: 'stale', note: refused }
   const after = build(before)
-  await context.tx.query(statements.upsert, statements.values(after))
-  return { outcome: 'applied', before, after, relink: needsRelink(before, after) }
+  await store.save(context.tx, after, before)
+  return { outcome: 'applied', before, after, relink: rules.needsRelink(before, after) }
 }
 
 export const ALREADY_APPLIED = 'this version is already applied'

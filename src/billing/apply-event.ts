@@ -1,5 +1,5 @@
 /** Applies one inbox event to the state tables, inside the caller's transaction. */
-import type { RawStatement, Transaction } from '../db/client.js'
+import type { Transaction } from '../db/client.js'
 import type { InboxOutcome } from '../db/schema.js'
 import { isTrackedEntityType, type TrackedEntityType } from '../paddle/event-types.js'
 import { relinkCustomerAccounts, relinkSubscriptionFact, relinkTransactionFact } from './accounts.repository.js'
@@ -68,7 +68,6 @@ export async function applyInboxEvent (tx: Transaction, event: InboxEvent, optio
   // The inbox stores each tracked entity's projection as it is (see projection.ts).
   const apply = APPLIERS[event.entityType] as (context: ApplyContext, payload: unknown) => Promise<ApplyResult<unknown>>
   const result = await apply(context, event.payload)
-  if (event.entityType === 'customer' && event.entityId !== null) await forgetIfErased(tx, event.eventId, event.entityId)
   if (result.outcome === 'stale') {
     // Only a subscription's checkout transaction id is kept from a stale event.
     const moved = result.relink === true && event.entityType === 'subscription' && event.entityId !== null
@@ -83,21 +82,6 @@ export async function applyInboxEvent (tx: Transaction, event: InboxEvent, optio
     for (const account of [transition.before?.accountId, transition.after.accountId]) if (account != null) accounts.add(account)
   }
   return { outcome: 'applied', note: result.note ?? null, transition, entitlementAccounts: [...accounts] }
-}
-
-// An event about an erased customer that carries data from before the erasure keeps no name or
-// email in the inbox either (see customers.apply.ts, personalDataAllowed).
-const FORGET_IF_ERASED: RawStatement = {
-  name: 'inbox_forget_erased_customer',
-  text: `UPDATE paddle_inbox i SET payload = i.payload - 'name' - 'email'
-    FROM customers c
-    WHERE i.event_id = $1 AND c.id = $2 AND c.erased_at IS NOT NULL AND i.payload IS NOT NULL
-      AND (i.payload ? 'name' OR i.payload ? 'email')
-      AND ((i.payload->>'updated_at') IS NULL OR (i.payload->>'updated_at')::timestamptz <= c.erased_at)`,
-}
-
-async function forgetIfErased (tx: Transaction, eventId: string, customerId: string): Promise<void> {
-  await tx.query(FORGET_IF_ERASED, [eventId, customerId])
 }
 
 /**

@@ -3,8 +3,8 @@ import type { RawStatement, Transaction } from '../db/client.js'
 import { subscriptionItemsTable, subscriptionsTable } from '../db/schema.js'
 import { tableStatements } from '../db/statements.js'
 import type { ProjectedSubscription } from '../paddle/projection.js'
-import { ALREADY_APPLIED, oneOf, required, withoutRowTime, type ApplyContext, type ApplyResult, type StateOf } from './apply-context.js'
-import { compareVersions, entityUpdatedAtOf, entityVersion } from './version.js'
+import { applyVersioned, oneOf, required, withoutRowTime, type ApplyContext, type ApplyResult, type StateOf, type VersionedStore } from './apply-context.js'
+import { entityUpdatedAtOf, entityVersion } from './version.js'
 
 export const SUBSCRIPTION_STATUSES = ['active', 'canceled', 'past_due', 'paused', 'trialing'] as const
 
@@ -54,6 +54,20 @@ function itemsAsJson (items: SubscriptionItemRow[]): string {
   }))))
 }
 
+/** A subscription is its row and its items: read together, locked; items rewritten only when they changed. */
+const store: VersionedStore<SubscriptionState> = {
+  load: loadSubscriptionState,
+  async save (tx, after, before) {
+    const { items, ...row } = after
+    await tx.query(statements.upsert, statements.values(row))
+    // Most events leave the items as they were.
+    if (before === null || !sameItems(before.items, items)) {
+      await tx.query(DELETE_ITEMS, [after.id])
+      if (items.length > 0) await tx.query(INSERT_ITEMS, [itemsAsJson(items)])
+    }
+  },
+}
+
 export async function applySubscriptionEvent (
   context: ApplyContext,
   payload: ProjectedSubscription
@@ -63,72 +77,58 @@ export async function applySubscriptionEvent (
   const version = entityVersion(payload.updated_at, context.occurredAt, context.eventId)
   const { tx } = context
 
-  const before = await loadSubscriptionState(tx, id)
-  const order = compareVersions(version, before?.version)
-  if (order === 'older') {
+  return await applyVersioned(context, store, version, id, (before) => {
+    const customAccountId = payload.custom_data?.[context.accountIdKey] ?? null
+    const importMeta = payload.import_meta ?? null
+    return {
+      id,
+      customerId: payload.customer_id,
+      customAccountId,
+      // Resolved again by relinkAccounts in the same transaction.
+      accountId: customAccountId ?? before?.accountId ?? null,
+      // Only subscription.created carries transaction_id; later events must not erase it.
+      originTransactionId: payload.transaction_id ?? before?.originTransactionId ?? null,
+      status,
+      currencyCode: payload.currency_code,
+      collectionMode: payload.collection_mode,
+      billingInterval: payload.billing_cycle?.interval ?? null,
+      billingFrequency: payload.billing_cycle?.frequency ?? null,
+      currentPeriodStartsAt: payload.current_billing_period?.starts_at ?? null,
+      currentPeriodEndsAt: payload.current_billing_period?.ends_at ?? null,
+      nextBilledAt: payload.next_billed_at,
+      startedAt: payload.started_at,
+      firstBilledAt: payload.first_billed_at,
+      pausedAt: payload.paused_at,
+      canceledAt: payload.canceled_at,
+      trialEndsAt: latest(payload.items.map((item) => item.trial_dates?.ends_at ?? null)),
+      scheduledChangeAction: payload.scheduled_change?.action ?? null,
+      scheduledChangeEffectiveAt: payload.scheduled_change?.effective_at ?? null,
+      scheduledChangeResumeAt: payload.scheduled_change?.resume_at ?? null,
+      discountId: payload.discount?.id ?? null,
+      // Paddle never un-imports a subscription; a payload projected before this field was kept has none.
+      importedFrom: importMeta === null ? before?.importedFrom ?? null : importMeta.imported_from ?? 'unknown',
+      paddleCreatedAt: payload.created_at,
+      paddleUpdatedAt: payload.updated_at,
+      version,
+      items: subscriptionItemsOf(id, payload.items),
+    }
+  }, {
     // Only subscription.created names the checkout transaction, and it may lose the version race to
     // .activated (same entity updated_at): the link is a fact, not state, so it is kept either way.
-    if (before !== null && before.originTransactionId === null && payload.transaction_id !== null) {
+    whenOlder: async (stored) => {
+      if (stored.originTransactionId !== null || payload.transaction_id === null) return null
       await tx.query(KEEP_ORIGIN_TRANSACTION, [id, payload.transaction_id])
-      return { outcome: 'stale', note: `older than the stored version ${before.version}; kept its checkout transaction id`, relink: true }
-    }
-    return { outcome: 'stale', note: `older than the stored version ${before?.version ?? ''}` }
-  }
-  if (order === 'same' && before !== null) return { outcome: 'applied', before, after: before, note: ALREADY_APPLIED }
-  // Canceled is terminal at Paddle: only a strictly newer entity may move a subscription out of it,
-  // never a re-sent or fanned-out event that carries the same entity updated_at.
-  if (before?.status === 'canceled' && status !== 'canceled' &&
-    (payload.updated_at ?? '') <= entityUpdatedAtOf(before.version)) {
-    return { outcome: 'stale', note: 'the subscription is canceled and this event is not strictly newer' }
-  }
-
-  const customAccountId = payload.custom_data?.[context.accountIdKey] ?? null
-  const importMeta = payload.import_meta ?? null
-  const row = {
-    id,
-    customerId: payload.customer_id,
-    customAccountId,
-    // Resolved again by relinkAccounts in the same transaction.
-    accountId: customAccountId ?? before?.accountId ?? null,
-    // Only subscription.created carries transaction_id; later events must not erase it.
-    originTransactionId: payload.transaction_id ?? before?.originTransactionId ?? null,
-    status,
-    currencyCode: payload.currency_code,
-    collectionMode: payload.collection_mode,
-    billingInterval: payload.billing_cycle?.interval ?? null,
-    billingFrequency: payload.billing_cycle?.frequency ?? null,
-    currentPeriodStartsAt: payload.current_billing_period?.starts_at ?? null,
-    currentPeriodEndsAt: payload.current_billing_period?.ends_at ?? null,
-    nextBilledAt: payload.next_billed_at,
-    startedAt: payload.started_at,
-    firstBilledAt: payload.first_billed_at,
-    pausedAt: payload.paused_at,
-    canceledAt: payload.canceled_at,
-    trialEndsAt: latest(payload.items.map((item) => item.trial_dates?.ends_at ?? null)),
-    scheduledChangeAction: payload.scheduled_change?.action ?? null,
-    scheduledChangeEffectiveAt: payload.scheduled_change?.effective_at ?? null,
-    scheduledChangeResumeAt: payload.scheduled_change?.resume_at ?? null,
-    discountId: payload.discount?.id ?? null,
-    // Paddle never un-imports a subscription; a payload projected before this field was kept has none.
-    importedFrom: importMeta === null ? before?.importedFrom ?? null : importMeta.imported_from ?? 'unknown',
-    paddleCreatedAt: payload.created_at,
-    paddleUpdatedAt: payload.updated_at,
-    version,
-  }
-  // The row is locked and compared above; the statement's own version guard refuses to go back too.
-  await tx.query(statements.upsert, statements.values(row))
-
-  const items = subscriptionItemsOf(id, payload.items)
-  // Most events leave the items as they were: rewrite them only when they changed.
-  if (before === null || !sameItems(before.items, items)) {
-    await tx.query(DELETE_ITEMS, [id])
-    if (items.length > 0) await tx.query(INSERT_ITEMS, [itemsAsJson(items)])
-  }
-
-  const after: SubscriptionState = { ...row, items }
-  const relink = before === null || before.customerId !== after.customerId ||
-    before.customAccountId !== after.customAccountId || before.originTransactionId !== after.originTransactionId
-  return { outcome: 'applied', before, after, relink }
+      return { outcome: 'stale', note: `older than the stored version ${stored.version}; kept its checkout transaction id`, relink: true }
+    },
+    // Canceled is terminal at Paddle: only a strictly newer entity may move a subscription out of it,
+    // never a re-sent or fanned-out event that carries the same entity updated_at.
+    refuse: (stored) => stored.status === 'canceled' && status !== 'canceled' &&
+      (payload.updated_at ?? '') <= entityUpdatedAtOf(stored.version)
+      ? 'the subscription is canceled and this event is not strictly newer'
+      : null,
+    needsRelink: (before, after) => before === null || before.customerId !== after.customerId ||
+      before.customAccountId !== after.customAccountId || before.originTransactionId !== after.originTransactionId,
+  })
 }
 
 const ITEM_FIELDS = ['priceId', 'productId', 'quantity', 'status', 'recurring', 'unitPriceAmount', 'unitPriceCurrencyCode',

@@ -1,19 +1,19 @@
 import { transactionsTable } from '../db/schema.js'
 import { tableStatements } from '../db/statements.js'
 import type { ProjectedTransaction } from '../paddle/projection.js'
-import { applyVersioned, required, type ApplyContext, type ApplyResult, type StateOf } from './apply-context.js'
+import { applyVersioned, required, rowStore, type ApplyContext, type ApplyResult, type StateOf } from './apply-context.js'
 import { entityVersion } from './version.js'
 
 export type TransactionRow = typeof transactionsTable.$inferSelect
 export type TransactionState = StateOf<TransactionRow>
 
-const statements = tableStatements(transactionsTable)
+const store = rowStore<TransactionRow>(tableStatements(transactionsTable))
 
 export async function applyTransactionEvent (context: ApplyContext, payload: ProjectedTransaction): Promise<ApplyResult<TransactionState>> {
   const id = required(payload.id, 'id')
   const status = required(payload.status, 'status')
   const version = entityVersion(payload.updated_at, context.occurredAt, context.eventId)
-  return await applyVersioned<TransactionRow>(context, statements, { id, version }, (before) => {
+  return await applyVersioned(context, store, version, id, (before) => {
     const customAccountId = payload.custom_data?.[context.accountIdKey] ?? null
     const totals = payload.totals
     return {
@@ -51,6 +51,8 @@ export async function applyTransactionEvent (context: ApplyContext, payload: Pro
       paddleUpdatedAt: payload.updated_at,
       version,
     }
-  }, (before, after) => before === null || before.customerId !== after.customerId ||
-    before.subscriptionId !== after.subscriptionId || before.customAccountId !== after.customAccountId)
+  }, {
+    needsRelink: (before, after) => before === null || before.customerId !== after.customerId ||
+      before.subscriptionId !== after.subscriptionId || before.customAccountId !== after.customAccountId,
+  })
 }

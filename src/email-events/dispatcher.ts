@@ -9,9 +9,9 @@
 import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
 import type { WakeSignal } from '../db/wake-signal.js'
+import { createWorkLoop } from '../db/work-loop.js'
 import { backoffWithJitter } from '../platform/backoff.js'
 import { describeError, errorSummary } from '../platform/safe-error.js'
-import { createOutageLog } from '../platform/outage-log.js'
 import { claimDeliverable, markDelivered, markFailed, type ClaimedEmailEvent } from './email-events.repository.js'
 import { standardWebhookHeaders } from './signing.js'
 
@@ -69,17 +69,6 @@ export function createDispatcher (options: DispatcherOptions): Dispatcher {
   // timeout, and the batch is marked delivered at its end: the lease must outlast all of that.
   const leaseSeconds = Math.ceil(options.timeoutMs * EVENTS_PER_SLOT / 1000) + 30
   let running = false
-  let loop: Promise<void> | undefined
-  let unlisten: (() => Promise<void>) | undefined
-  let unsubscribe: (() => void) | undefined
-  let timer: NodeJS.Timeout | undefined
-  let wakeUp: (() => void) | undefined
-  let woken = false
-
-  const wake = (): void => {
-    woken = true
-    wakeUp?.()
-  }
 
   async function deliver (event: ClaimedEmailEvent): Promise<Outcome> {
     const body = JSON.stringify(event.body)
@@ -131,50 +120,30 @@ export function createDispatcher (options: DispatcherOptions): Dispatcher {
     return claimed.length
   }
 
-  const outage = createOutageLog(logger, 'email event dispatcher')
-
-  async function run (): Promise<void> {
-    for (;;) {
-      if (!running) return
-      let attempted = 0
-      try {
-        attempted = await dispatchOnce()
-        outage.succeeded()
-      } catch (error) {
-        outage.failed(error)
-      }
-      if (attempted > 0) continue
-      if (woken) {
-        woken = false
-        continue
-      }
-      await new Promise<void>((resolve) => { wakeUp = resolve })
-      wakeUp = undefined
-      woken = false
-    }
-  }
+  const loop = createWorkLoop({
+    name: 'email event dispatcher',
+    database,
+    logger,
+    channel: EMAIL_EVENTS_CHANNEL,
+    pollIntervalMs: options.pollIntervalMs,
+    wake: options.wake,
+    slots: 1,
+    work: async () => await dispatchOnce() > 0,
+  })
 
   return {
     dispatchOnce,
     async start () {
       if (running) return
       running = true
-      unsubscribe = options.wake?.subscribe(wake)
-      unlisten = await database.listen(EMAIL_EVENTS_CHANNEL, wake)
-      timer = setInterval(wake, options.pollIntervalMs)
-      timer.unref()
-      loop = run()
+      await loop.start()
       logger.info({ url: new URL(options.url).origin }, 'email event dispatcher started')
     },
     async stop () {
       if (!running) return
       running = false
-      clearInterval(timer)
-      unsubscribe?.()
-      wake()
       // Deliveries in flight finish (bounded by the timeout) and are recorded; nothing is left leased.
-      await loop
-      await unlisten?.()
+      await loop.stop()
       logger.info('email event dispatcher stopped')
     },
   }

@@ -22,8 +22,8 @@ import { TRACKED_ENTITY_TYPES } from '../paddle/event-types.js'
 import { canonicalTimestamp } from '../platform/timestamps.js'
 import { backoffWithJitter } from '../platform/backoff.js'
 import { errorSummary } from '../platform/safe-error.js'
-import { createOutageLog } from '../platform/outage-log.js'
 import { INBOX_CHANNEL, type WakeSignal } from '../db/wake-signal.js'
+import { createWorkLoop } from '../db/work-loop.js'
 
 export interface InboxWorkerOptions {
   database: DatabaseHandle
@@ -241,10 +241,6 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
   const { database, logger } = options
   const retryDelay = options.retryDelaySeconds ?? ((attempt: number) => defaultRetryDelaySeconds(attempt))
   let running = false
-  let unlisten: (() => Promise<void>) | undefined
-  let unsubscribe: (() => void) | undefined
-  let pollTimer: NodeJS.Timeout | undefined
-  const loops: Array<Promise<void>> = []
   const vacuumEvery = options.vacuumEvery ?? DEFAULT_VACUUM_EVERY
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
   let processedSinceVacuum = 0
@@ -261,16 +257,6 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
       logger.warn({ err: error }, 'table upkeep (VACUUM ANALYZE) failed; autovacuum, if on, will do it')
     }).finally(() => { vacuuming = undefined })
   }
-  let wakeWaiters: Array<() => void> = []
-  let wakeRequested = false
-
-  const wakeAll = (): void => {
-    wakeRequested = true
-    const waiters = wakeWaiters
-    wakeWaiters = []
-    for (const resolve of waiters) resolve()
-  }
-
   // Entities and customers being applied by this process's slots, with how many slots hold each.
   const busyEntities = new Map<string, number>()
   const busyCustomers = new Map<string, number>()
@@ -281,7 +267,17 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
     else map.set(key, count)
   }
 
-  const contention = createContentionTracker(CONTENTION_PAUSE_MS, wakeAll)
+  const loop = createWorkLoop({
+    name: 'inbox worker',
+    database,
+    logger,
+    channel: INBOX_CHANNEL,
+    pollIntervalMs: options.pollIntervalMs,
+    wake: options.wake,
+    slots: options.concurrency,
+    work: async () => await processBatch() !== null,
+  })
+  const contention = createContentionTracker(CONTENTION_PAUSE_MS, loop.wake)
 
   // After a batch failed: how many claims to make one row at a time, so each of its rows is tried alone.
   let singleClaimsLeft = 0
@@ -372,32 +368,6 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
     options.onProcessed?.(event, { status: marked.status, outcome: null, recorded: 0 })
   }
 
-  async function waitForWork (): Promise<void> {
-    if (wakeRequested) {
-      wakeRequested = false
-      return
-    }
-    await new Promise<void>((resolve) => wakeWaiters.push(resolve))
-    wakeRequested = false
-  }
-
-  const outage = createOutageLog(logger, 'inbox worker')
-
-  async function loop (): Promise<void> {
-    for (;;) {
-      if (!running) return
-      let worked = false
-      try {
-        worked = await processBatch() !== null
-        outage.succeeded()
-      } catch (error) {
-        // The database itself failed (not one event): wait for the next poll before trying again.
-        outage.failed(error)
-      }
-      if (!worked && running) await waitForWork()
-    }
-  }
-
   return {
     processNext: async () => await processBatch() !== null,
     async drain () {
@@ -408,22 +378,14 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
     async start () {
       if (running) return
       running = true
-      unsubscribe = options.wake?.subscribe(wakeAll)
-      unlisten = await database.listen(INBOX_CHANNEL, wakeAll)
-      pollTimer = setInterval(wakeAll, options.pollIntervalMs)
-      pollTimer.unref()
-      for (let slot = 0; slot < options.concurrency; slot += 1) loops.push(loop())
+      await loop.start()
       logger.info({ concurrency: options.concurrency }, 'inbox worker started')
     },
     async stop () {
       if (!running) return
       running = false
-      clearInterval(pollTimer)
-      unsubscribe?.()
-      wakeAll()
-      await Promise.all(loops.splice(0))
+      await loop.stop()
       await vacuuming
-      await unlisten?.()
       logger.info('inbox worker stopped')
     },
   }
