@@ -10,7 +10,7 @@ import type { Reconciler } from '../reconcile/reconciler.js'
 import { systemClock, type Clock } from '../platform/clock.js'
 import type { Config } from '../platform/config.js'
 import { handleError, handleNotFound } from '../platform/error-handler.js'
-import { healthRoutes, inboxLagCheck } from './health.routes.js'
+import { createReadiness, healthRoutes, inboxLagCheck } from './health.routes.js'
 import { internalRoutes } from './internal.routes.js'
 import { createLogger, ServiceLogController } from '../platform/logger.js'
 import type { Metrics } from '../platform/metrics.js'
@@ -123,9 +123,12 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
-  await app.register(healthRoutes, {
-    prefix: '/health',
-    extraChecks: config.READY_MAX_INBOX_LAG_SECONDS === 0 ? [] : [inboxLagCheck(database, config.READY_MAX_INBOX_LAG_SECONDS)],
+  const readiness = createReadiness(database, config.READY_MAX_INBOX_LAG_SECONDS === 0 ? [] : [inboxLagCheck(database, config.READY_MAX_INBOX_LAG_SECONDS)])
+  await app.register(healthRoutes, { prefix: '/health', readiness })
+  // The same checks at each scrape, as billing_readiness_check (the route logs why a check threw; a scrape does not).
+  metrics.readinessSource(async () => {
+    const { checks } = await readiness.evaluate()
+    return Object.fromEntries(Object.entries(checks).map(([name, result]) => [name, result === 'ok']))
   })
   // With METRICS_PORT the metrics have a port of their own (see runtime.ts); here they need a token.
   if (config.METRICS_PORT === undefined) await app.register(metricsRoute(metrics, config.INTERNAL_API_TOKENS))

@@ -10,8 +10,13 @@ export interface ReadinessCheck {
 }
 
 export interface HealthRoutesOptions {
-  /** Checks beyond the database and migrations, added by later features. */
-  extraChecks?: ReadinessCheck[]
+  readiness: Readiness
+}
+
+/** GET /health/ready's checks, also read by the metrics at each scrape (billing_readiness_check). */
+export interface Readiness {
+  /** Runs every check, each bounded by a timeout; one that throws or times out is 'unavailable'. */
+  evaluate(onError?: (check: string, error: unknown) => void): Promise<{ ready: boolean, checks: Record<string, string> }>
 }
 
 const CHECK_TIMEOUT_MS = 2_000
@@ -33,25 +38,43 @@ export function inboxLagCheck (database: DatabaseHandle, maxSeconds: number): Re
   }
 }
 
-export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app, options) => {
+/** The database answers and every migration is applied, plus `extraChecks` (added by later features). */
+export function createReadiness (database: DatabaseHandle, extraChecks: ReadinessCheck[] = []): Readiness {
   const checks: ReadinessCheck[] = [
     {
       name: 'database',
       check: async () => {
-        await app.database.db.execute(sql`SELECT 1`)
+        await database.db.execute(sql`SELECT 1`)
         return null
       },
     },
     {
       name: 'migrations',
       check: async () => {
-        const pending = await findPendingMigrations(app.database)
+        const pending = await findPendingMigrations(database)
         return pending.length === 0 ? null : `${pending.length} pending: ${pending.join(', ')}`
       },
     },
-    ...(options.extraChecks ?? []),
+    ...extraChecks,
   ]
+  return {
+    async evaluate (onError) {
+      const results: Record<string, string> = {}
+      let ready = true
+      for (const { name, check } of checks) {
+        const problem = await withTimeout(check(), CHECK_TIMEOUT_MS).catch((error: unknown) => {
+          onError?.(name, error)
+          return 'unavailable'
+        })
+        results[name] = problem ?? 'ok'
+        if (problem !== null) ready = false
+      }
+      return { ready, checks: results }
+    },
+  }
+}
 
+export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app, options) => {
   const statusSchema = {
     type: 'object',
     properties: {
@@ -64,17 +87,10 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
   app.get('/live', { schema: { tags: ['health'], response: { 200: statusSchema } } }, async () => ({ status: 'ok' }))
 
   app.get('/ready', { schema: { tags: ['health'], response: { 200: statusSchema, 503: statusSchema } } }, async (request, reply) => {
-    const results: Record<string, string> = {}
-    let ready = true
-    for (const { name, check } of checks) {
-      const problem = await withTimeout(check(), CHECK_TIMEOUT_MS).catch((error: unknown) => {
-        request.log.warn({ err: error, check: name }, 'readiness check failed')
-        return 'unavailable'
-      })
-      results[name] = problem ?? 'ok'
-      if (problem !== null) ready = false
-    }
-    return await reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: results })
+    const { ready, checks } = await options.readiness.evaluate((check, error) => {
+      request.log.warn({ err: error, check }, 'readiness check failed')
+    })
+    return await reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks })
   })
 }
 

@@ -1,7 +1,10 @@
-/** The service's metrics: platform/metrics.ts fed with the database backlog and Paddle's event-type catalogue. */
+/** The service's metrics: platform/metrics.ts fed with the database backlog, the event-log catch-up's progress and Paddle's event-type catalogue. */
 import type { DatabaseHandle, RawStatement } from '../db/client.js'
 import { KNOWN_EVENT_TYPES } from '../paddle/event-types.js'
 import { createMetrics, type Backlog, type Metrics } from '../platform/metrics.js'
+import { toEpochMicros } from '../platform/timestamps.js'
+import { EVENT_LOG_JOB, type EventLogState } from '../reconcile/event-log-catch-up.js'
+import { readJobState } from '../reconcile/job-state.repository.js'
 
 const BACKLOG: RawStatement = {
   name: 'metrics_backlog',
@@ -17,5 +20,9 @@ export function createServiceMetrics (database: DatabaseHandle): Metrics {
   return createMetrics({
     readBacklog: async () => (await database.query<Backlog>(BACKLOG, []))[0] ?? null,
     eventTypeLabel: (eventType) => (KNOWN_EVENT_TYPES.has(eventType) ? eventType : 'other'),
+    readReconcileSyncedThrough: async () => {
+      const { syncedThrough } = await readJobState<EventLogState>(database, EVENT_LOG_JOB)
+      return syncedThrough === undefined ? null : Number(toEpochMicros(syncedThrough)) / 1e6
+    },
   })
 }

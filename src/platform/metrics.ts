@@ -17,6 +17,8 @@ export interface Metrics {
   reconcileCursorAge(seconds: number | null): void
   /** outcome: ok, or what went wrong (unauthorized, rate_limited, unavailable, timeout, rejected, error). */
   reconcileRun(step: 'catch_up' | 'replay' | 'drift', outcome: string, count?: number): void
+  /** Where billing_readiness_check reads GET /health/ready's checks from, at each scrape (check name -> passing). */
+  readinessSource(evaluate: () => Promise<Record<string, boolean>>): void
 }
 
 /** The inbox and outbox backlog, read from the database when scraped. */
@@ -33,6 +35,8 @@ export interface MetricsSources {
   readBacklog(): Promise<Backlog | null>
   /** Bounded label values: known event types as they are, anything else as one label. */
   eventTypeLabel(eventType: string): string
+  /** Epoch seconds before which Paddle's event log has been read (the catch-up's syncedThrough); null before the first catch-up. */
+  readReconcileSyncedThrough(): Promise<number | null>
 }
 
 export function createMetrics (sources: MetricsSources): Metrics {
@@ -82,6 +86,30 @@ export function createMetrics (sources: MetricsSources): Metrics {
     registers: [registry],
   })
   const cursorAge = new client.Gauge({ name: 'billing_reconcile_cursor_age_seconds', help: 'Age of the Paddle event-log catch-up cursor (Paddle keeps 90 days of events)', registers: [registry] })
+  // Read from the database at each scrape, so that every process reports it and it keeps ageing when no
+  // catch-up runs at all (alert on time() minus it); the cursor age gauge above changes only when a run ends.
+  new client.Gauge({ // eslint-disable-line no-new
+    name: 'billing_reconcile_synced_through_timestamp_seconds',
+    help: 'Every event Paddle logged before this time has been read by the event-log catch-up (0: no catch-up has run yet)',
+    registers: [registry],
+    async collect () {
+      const seconds = await sources.readReconcileSyncedThrough().catch(() => undefined)
+      if (seconds !== undefined) this.set(seconds ?? 0)
+    },
+  })
+  let readiness: (() => Promise<Record<string, boolean>>) | null = null
+  new client.Gauge({ // eslint-disable-line no-new
+    name: 'billing_readiness_check',
+    help: 'GET /health/ready\'s checks, evaluated at each scrape: 1 passing, 0 failing (absent where the process serves no readiness)',
+    labelNames: ['check'],
+    registers: [registry],
+    async collect () {
+      if (readiness === null) return
+      const results = await readiness()
+      this.reset()
+      for (const [check, passing] of Object.entries(results)) this.set({ check }, passing ? 1 : 0)
+    },
+  })
   const reconcile = new client.Counter({ name: 'billing_reconcile_runs_total', help: 'Reconciliation steps by outcome', labelNames: ['step', 'outcome'], registers: [registry] })
   const reconciled = new client.Counter({ name: 'billing_reconcile_items_total', help: 'What reconciliation found or asked for, by step', labelNames: ['step'], registers: [registry] })
 
@@ -108,6 +136,9 @@ export function createMetrics (sources: MetricsSources): Metrics {
     reconcileRun (step, outcome, count) {
       reconcile.inc({ step, outcome })
       if (count !== undefined && count > 0) reconciled.inc({ step }, count)
+    },
+    readinessSource (evaluate) {
+      readiness = evaluate
     },
   }
 }
