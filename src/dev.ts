@@ -1,10 +1,14 @@
 // `npm run dev`: the service with the embedded database and committed, non-secret development credentials.
-import { DEVELOPMENT_API_TOKEN, DEVELOPMENT_WEBHOOK_SECRET, loadConfig } from './platform/config.js'
-import { closeOnSignals, runEntry, startService } from './app/runtime.js'
+import { DEVELOPMENT_API_TOKEN, DEVELOPMENT_WEBHOOK_SECRET, loadConfig, tracingSettings } from './platform/config.js'
+import { startTelemetry } from './platform/telemetry.js'
+
+// Tracing first: see server.ts.
+const telemetry = await startTelemetry(tracingSettings())
+const { closeOnSignals, runEntry, startService, withTelemetry } = await import('./app/runtime.js')
 
 runEntry(async () => {
   const config = loadConfig({ development: true })
-  const service = await startService(config)
+  const service = withTelemetry(await startService(config), telemetry)
   service.logger.warn({
     webhookUrl: `http://localhost:${config.PORT}/webhooks/paddle`,
     webhookSecret: config.PADDLE_WEBHOOK_SECRETS.includes(DEVELOPMENT_WEBHOOK_SECRET) ? DEVELOPMENT_WEBHOOK_SECRET : '(from PADDLE_WEBHOOK_SECRETS)',

@@ -10,6 +10,7 @@ import { createBackgroundLoops } from './background.js'
 import { ConfigError, type Config } from '../platform/config.js'
 import { createLogger } from '../platform/logger.js'
 import type { Metrics } from '../platform/metrics.js'
+import type { Telemetry } from '../platform/telemetry.js'
 import { createServiceMetrics } from './metrics.js'
 import { metricsRoute } from './metrics.routes.js'
 
@@ -147,6 +148,17 @@ export function closeOnSignals (service: { close(): Promise<void>, logger: Logge
     else service.logger.info({ signal }, 'shutting down')
     await service.close()
     service.logger.info('shut down cleanly')
+  })
+}
+
+/** The process closes its telemetry last, so that the spans of its shutdown are exported too. */
+export function withTelemetry<T extends { close(): Promise<void>, logger: Logger }> (running: T, telemetry: Telemetry): T {
+  const close = running.close.bind(running)
+  return Object.assign(running, {
+    close: async () => {
+      await close()
+      await telemetry.shutdown().catch((error: unknown) => running.logger.warn({ err: error }, 'spans not exported at shutdown'))
+    },
   })
 }
 

@@ -32,6 +32,8 @@ export const paddleInboxTable = pgTable('paddle_inbox', {
   outcome: text('outcome').$type<InboxOutcome>(),
   /** Why the outcome (for example which version made the event stale). Never personal data. */
   note: text('note'),
+  /** W3C traceparent of the webhook request that stored it (null with tracing off): the worker's span continues that trace. */
+  traceparent: text('traceparent'),
 }, (table) => [
   // The worker's claim order, for the rows it can claim: a queue index that stays small.
   index('paddle_inbox_runnable_idx').on(table.occurredAt, table.eventId).where(sql`status in ('pending', 'failed')`),
@@ -235,6 +237,8 @@ export const emailEventsTable = pgTable('email_events', {
   lastStatusCode: integer('last_status_code'),
   deliveredAt: timestamptz('delivered_at'),
   createdAt: timestamptz('created_at').notNull().default(sql`now()`),
+  /** W3C traceparent of the processing that wrote it (null with tracing off): each delivery's span continues that trace. */
+  traceparent: text('traceparent'),
 }, (table) => [
   index('email_events_feed_idx').on(table.txId, table.seq),
   index('email_events_deliverable_idx').on(table.seq).where(sql`status = 'pending'`),

@@ -6,12 +6,14 @@
  * It shares nothing with the intake or the worker but the database: a slow or dead receiver holds up
  * neither.
  */
+import { isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
 import type { WakeSignal } from '../db/wake-signal.js'
 import { createWorkLoop } from '../db/work-loop.js'
 import { backoffWithJitter } from '../platform/backoff.js'
 import { describeError, errorSummary } from '../platform/safe-error.js'
+import { contextFromTraceparent, describeSpan, tracer } from '../platform/tracing.js'
 import { claimDeliverable, markDelivered, markFailed, type ClaimedEmailEvent } from './email-events.repository.js'
 import { standardWebhookHeaders } from './signing.js'
 
@@ -70,9 +72,33 @@ export function createDispatcher (options: DispatcherOptions): Dispatcher {
   const leaseSeconds = Math.ceil(options.timeoutMs * EVENTS_PER_SLOT / 1000) + 30
   let running = false
 
+  /**
+   * One attempt, in a span that continues the trace of the processing that wrote the event; its
+   * context goes to the receiver as `traceparent` (with tracing off, no header is added).
+   */
   async function deliver (event: ClaimedEmailEvent): Promise<Outcome> {
+    const parent = contextFromTraceparent(event.traceparent)
+    const span = tracer.startSpan('email_event.deliver', { kind: SpanKind.CLIENT }, parent)
+    describeSpan(span, () => ({
+      'billing.email_event.id': event.body.id,
+      'billing.email_event.type': event.body.type,
+      'billing.delivery.attempt': event.attempts,
+      'server.address': new URL(options.url).host,
+    }))
+    const outcome = await attempt(event, isSpanContextValid(span.spanContext()) ? trace.setSpan(parent, span) : null)
+    describeSpan(span, () => ({
+      'billing.delivery.outcome': outcome.kind,
+      ...(outcome.statusCode === null ? {} : { 'http.response.status_code': outcome.statusCode }),
+    }))
+    if (span.isRecording()) span.setStatus(outcome.kind === 'delivered' ? { code: SpanStatusCode.OK } : { code: SpanStatusCode.ERROR, message: outcome.error })
+    span.end()
+    return outcome
+  }
+
+  async function attempt (event: ClaimedEmailEvent, traced: Context | null): Promise<Outcome> {
     const body = JSON.stringify(event.body)
-    const headers = standardWebhookHeaders(options.signingSecret, event.body.id, Math.floor(Date.now() / 1000), body)
+    const headers: Record<string, string> = standardWebhookHeaders(options.signingSecret, event.body.id, Math.floor(Date.now() / 1000), body)
+    if (traced !== null) propagation.inject(traced, headers)
     try {
       const response = await send(options.url, {
         method: 'POST',

@@ -107,14 +107,15 @@ const CLAIM: RawStatement = {
     )
     UPDATE email_events e SET leased_until = now() + make_interval(secs => $2), attempts = e.attempts + 1
     FROM claimable WHERE e.id = claimable.id
-    RETURNING ${EVENT_COLUMNS.split(', ').map((column) => `e.${column}`).join(', ')}, e.attempts`,
+    RETURNING ${EVENT_COLUMNS.split(', ').map((column) => `e.${column}`).join(', ')}, e.attempts, e.traceparent`,
 }
 
-export interface ClaimedEmailEvent { body: EmailEventBody, attempts: number }
+/** `traceparent`: the trace context of the processing that wrote it, which its delivery continues. */
+export interface ClaimedEmailEvent { body: EmailEventBody, attempts: number, traceparent: string | null }
 
 export async function claimDeliverable (database: DatabaseHandle, limit: number, leaseSeconds: number): Promise<ClaimedEmailEvent[]> {
-  const rows = await database.query<EventRow & { attempts: number }>(CLAIM, [limit, leaseSeconds])
-  return rows.map((row) => ({ body: toEmailEventBody(row), attempts: row.attempts }))
+  const rows = await database.query<EventRow & { attempts: number, traceparent: string | null }>(CLAIM, [limit, leaseSeconds])
+  return rows.map((row) => ({ body: toEmailEventBody(row), attempts: row.attempts, traceparent: row.traceparent }))
 }
 
 const MARK_DELIVERED: RawStatement = {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import type { AppliedEvent, InboxEvent } from '../billing/apply-event.js'
 import type { RawStatement, Transaction } from '../db/client.js'
 import { addSeconds } from '../platform/timestamps.js'
+import { activeTraceparent } from '../platform/tracing.js'
 import { deriveEmailEvents, type EmailEventDraft } from './derive.js'
 
 export interface OutboxOptions {
@@ -38,9 +39,9 @@ export function newEmailEventId (): string {
 const INSERT_EMAIL_EVENTS: RawStatement = {
   name: 'email_events_insert',
   text: `INSERT INTO email_events (id, type, idempotency_key, occurred_at, account_id, customer_id, subscription_id,
-      transaction_id, ordering_key, data, source_event_id, status)
+      transaction_id, ordering_key, data, source_event_id, status, traceparent)
     SELECT e.id, e.type, e.idempotency_key, e.occurred_at, account.account_id, e.customer_id, e.subscription_id,
-      e.transaction_id, e.ordering_key, e.data, e.source_event_id, e.status
+      e.transaction_id, e.ordering_key, e.data, e.source_event_id, e.status, $5::text
     FROM jsonb_to_recordset($1::jsonb) AS e(id text, type text, idempotency_key text, occurred_at timestamptz,
       customer_id text, subscription_id text, transaction_id text, ordering_key text, data jsonb,
       source_event_id text, status text),
@@ -85,7 +86,8 @@ export async function insertEmailEvents (
     source_event_id: options.sourceEventId,
     status: draft.occurredAt < oldest ? 'suppressed' : 'pending',
   }))
+  // The processing that made them (its span is active here): each delivery continues that trace.
   const inserted = await tx.query<{ id: string }>(INSERT_EMAIL_EVENTS,
-    [JSON.stringify(rows), first?.subscriptionId ?? null, first?.transactionId ?? null, first?.customerId ?? null])
+    [JSON.stringify(rows), first?.subscriptionId ?? null, first?.transactionId ?? null, first?.customerId ?? null, activeTraceparent()])
   return inserted.length
 }

@@ -5,8 +5,10 @@
  * statement: fewer commits and round trips for the database, which is this path's bottleneck.
  * Each caller still learns the fate of its own row, and only after the statement has committed.
  */
+import { context, trace, type Context, type Link } from '@opentelemetry/api'
 import { isConnectionError } from '../db/connection-errors.js'
 import type { DatabaseHandle, RawStatement } from '../db/client.js'
+import { describeSpan, inSpan } from '../platform/tracing.js'
 
 export interface InboxRow {
   eventId: string
@@ -20,6 +22,8 @@ export interface InboxRow {
   occurredAt: string
   origin: 'webhook' | 'reconcile'
   payload: unknown
+  /** W3C traceparent of the request that received it, continued by the worker; null or absent with tracing off. */
+  traceparent?: string | null
 }
 
 export type InsertOutcome = 'stored' | 'duplicate'
@@ -44,15 +48,21 @@ export interface InboxWriterOptions {
 const INSERT_INBOX_ROWS: RawStatement = {
   name: 'inbox_insert_rows',
   text: `INSERT INTO paddle_inbox
-      (event_id, notification_id, event_type, entity_type, entity_id, customer_id, subscription_id, occurred_at, origin, payload)
-    SELECT event_id, notification_id, event_type, entity_type, entity_id, customer_id, subscription_id, occurred_at, origin, payload
+      (event_id, notification_id, event_type, entity_type, entity_id, customer_id, subscription_id, occurred_at, origin, payload, traceparent)
+    SELECT event_id, notification_id, event_type, entity_type, entity_id, customer_id, subscription_id, occurred_at, origin, payload, traceparent
     FROM jsonb_to_recordset($1::jsonb) AS r(event_id text, notification_id text, event_type text, entity_type text,
-      entity_id text, customer_id text, subscription_id text, occurred_at timestamptz, origin text, payload jsonb)
+      entity_id text, customer_id text, subscription_id text, occurred_at timestamptz, origin text, payload jsonb, traceparent text)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING event_id`,
 }
 
-interface Pending { row: InboxRow, resolve: (outcome: InsertOutcome) => void, reject: (error: unknown) => void }
+interface Pending {
+  row: InboxRow
+  /** The caller's span, when it has one (tracing on). */
+  caller: Context | undefined
+  resolve: (outcome: InsertOutcome) => void
+  reject: (error: unknown) => void
+}
 
 export function createInboxWriter (handle: DatabaseHandle, options: InboxWriterOptions = {}): InboxWriter {
   const maxBatchSize = options.maxBatchSize ?? 64
@@ -71,7 +81,28 @@ export function createInboxWriter (handle: DatabaseHandle, options: InboxWriterO
     }
   }
 
+  /**
+   * With tracing on, one span per statement: the child of its first row's caller (a batch of one sits
+   * inside that request's trace), linked to the other callers.
+   */
   async function insertBatch (batch: Pending[]): Promise<void> {
+    const parent = batch[0]?.caller
+    if (parent === undefined) {
+      await insertRows(batch)
+      return
+    }
+    const links: Link[] = []
+    for (const pending of batch.slice(1)) {
+      const linked = pending.caller === undefined ? undefined : trace.getSpanContext(pending.caller)
+      if (linked !== undefined) links.push({ context: linked })
+    }
+    await inSpan('paddle_inbox.write', { links }, async (span) => {
+      describeSpan(span, () => ({ 'billing.batch.size': batch.length }))
+      await insertRows(batch)
+    }, parent)
+  }
+
+  async function insertRows (batch: Pending[]): Promise<void> {
     try {
       const rows = batch.map((pending) => pending.row)
       const inserted = await handle.query<{ event_id: string }>(INSERT_INBOX_ROWS, columnsOf(rows))
@@ -95,8 +126,10 @@ export function createInboxWriter (handle: DatabaseHandle, options: InboxWriterO
 
   return {
     async insert (row) {
+      const active = context.active()
+      const caller = trace.getSpan(active) === undefined ? undefined : active
       return await new Promise<InsertOutcome>((resolve, reject) => {
-        queue.push({ row, resolve, reject })
+        queue.push({ row, caller, resolve, reject })
         flush()
       })
     },
@@ -115,5 +148,6 @@ function columnsOf (rows: InboxRow[]): unknown[] {
     occurred_at: row.occurredAt,
     origin: row.origin,
     payload: row.payload,
+    traceparent: row.traceparent ?? null,
   })))]
 }

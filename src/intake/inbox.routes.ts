@@ -3,12 +3,14 @@
  * event once, answer 200 only after the insert committed. Nothing else happens on this path: no
  * state change, no outbound call. Whatever can fail for another reason belongs to the worker.
  */
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import type { FastifyPluginAsync } from 'fastify'
 import { parseEnvelope } from '../paddle/envelope.js'
 import { projectEvent } from '../paddle/projection.js'
 import { verifyPaddleSignature, type SignatureFailureReason } from '../paddle/signature.js'
 import type { Clock } from '../platform/clock.js'
 import { DatabaseUnavailableError, InvalidEventError, InvalidSignatureError, MigrationsPendingError } from '../platform/errors.js'
+import { describeSpan, formatTraceparent, inSpan, inSyncSpan } from '../platform/tracing.js'
 import type { InboxWriter } from './inbox-writer.js'
 
 export interface PaddleWebhookRoutesOptions {
@@ -53,30 +55,41 @@ export const paddleWebhookRoutes: FastifyPluginAsync<PaddleWebhookRoutesOptions>
         },
       },
     },
-  }, async (request) => {
+  }, async (request) => await inSpan('paddle.webhook', { kind: SpanKind.SERVER }, async (span) => {
+    // The span's attributes are ids and outcomes only: never the body, the header or a secret.
     const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
-    const verdict = verifyPaddleSignature({
+    const verdict = inSyncSpan('paddle.webhook.verify', () => verifyPaddleSignature({
       header: headerValues(request.raw.rawHeaders, 'paddle-signature'),
       rawBody,
       secrets: options.secrets,
       nowSeconds: Math.floor(options.clock() / 1000),
       toleranceSeconds: options.toleranceSeconds,
-    })
+    }))
     if (!verdict.valid) {
       request.log.warn({ reason: verdict.reason, signatureTimestamp: verdict.timestamp }, 'paddle webhook rejected')
       options.onVerificationFailed?.(verdict.reason)
+      describeSpan(span, () => ({ 'billing.webhook.outcome': 'rejected', 'billing.webhook.rejection': verdict.reason }))
       throw new InvalidSignatureError(FAILURE_MESSAGES[verdict.reason])
     }
 
-    const parsed = parseEnvelope(rawBody)
+    const parsed = inSyncSpan('paddle.webhook.project', () => {
+      const read = parseEnvelope(rawBody)
+      return read.ok ? { ...read, projected: projectEvent(read.envelope, { customDataKeys: options.customDataKeys }) } : read
+    })
     if (!parsed.ok) {
       request.log.warn({ problem: parsed.problem }, 'verified paddle webhook is not an event envelope')
       options.onReceived?.('invalid', 'invalid', verdict.secretIndex)
+      describeSpan(span, () => ({ 'billing.webhook.outcome': 'invalid' }))
       throw new InvalidEventError(parsed.problem)
     }
-    const { envelope } = parsed
+    const { envelope, projected } = parsed
     const ids = { event_id: envelope.eventId, event_type: envelope.eventType, notification_id: envelope.notificationId }
     request.logFields = ids
+    describeSpan(span, () => ({
+      'paddle.event_id': envelope.eventId,
+      'paddle.event_type': envelope.eventType,
+      ...(envelope.notificationId === null ? {} : { 'paddle.notification_id': envelope.notificationId }),
+    }))
 
     const pending = options.schema?.pendingMigrations() ?? []
     if (pending.length > 0) {
@@ -84,17 +97,18 @@ export const paddleWebhookRoutes: FastifyPluginAsync<PaddleWebhookRoutesOptions>
       throw new MigrationsPendingError(pending.length)
     }
 
-    const projected = projectEvent(envelope, { customDataKeys: options.customDataKeys })
     let outcome: 'stored' | 'duplicate'
     try {
-      outcome = await options.writer.insert({
+      outcome = await inSpan('paddle_inbox.insert', {}, async () => await options.writer.insert({
         eventId: envelope.eventId,
         notificationId: envelope.notificationId,
         eventType: envelope.eventType,
         occurredAt: envelope.occurredAt,
         origin: 'webhook',
         ...projected,
-      })
+        // The worker's processing continues this request's trace (null with tracing off).
+        traceparent: formatTraceparent(span.spanContext()),
+      }))
     } catch (error) {
       // Whatever the database's trouble, Paddle must retry: 503, never a 2xx or a 4xx.
       request.log.error({ ...ids, err: error }, 'paddle webhook not stored')
@@ -104,8 +118,10 @@ export const paddleWebhookRoutes: FastifyPluginAsync<PaddleWebhookRoutesOptions>
     // The request's own completion line (info, with the event ids) says it was answered; this adds detail.
     request.log.debug({ ...ids, outcome, secret_index: verdict.secretIndex }, 'paddle webhook accepted')
     options.onReceived?.(envelope.eventType, outcome, verdict.secretIndex)
+    describeSpan(span, () => ({ 'billing.webhook.outcome': outcome }))
+    if (span.isRecording()) span.setStatus({ code: SpanStatusCode.OK })
     return { received: true, duplicate: outcome === 'duplicate' }
-  })
+  }))
 }
 
 /**

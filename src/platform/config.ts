@@ -5,6 +5,8 @@ import envSchema from 'env-schema'
 /** Committed, clearly non-secret values used only by `npm run dev`. */
 export const DEVELOPMENT_WEBHOOK_SECRET = 'pdl_ntfset_development0000000000000000000_NOT_A_SECRET_local_only'
 export const DEVELOPMENT_API_TOKEN = 'dev-internal-token-NOT-A-SECRET'
+/** package.json's name: the default OTEL_SERVICE_NAME (a test checks they agree). */
+export const PACKAGE_NAME = 'tracksera-billing'
 
 const commaList = (description: string) =>
   Type.Unsafe<string[]>({ type: 'string', separator: ',', description })
@@ -81,6 +83,10 @@ export const ConfigSchema = Type.Object({
   RECONCILE_INTERVAL_MINUTES: integer('Minutes between catch-up runs from Paddle\'s event log and notification replays (0: off)', { default: 15, minimum: 0, maximum: 1440 }),
   PADDLE_API_TIMEOUT_MS: integer('Longest wait for one Paddle API call', { default: 10000, minimum: 100, maximum: 120000 }),
   LOG_LEVEL: oneOf(LOG_LEVELS, 'pino log level', 'info'),
+  // Read again by the OpenTelemetry SDK itself, before this configuration is loaded (see tracingSettings): here so that a
+  // malformed value stops the process with a message naming it, like any other variable.
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ description: 'OTLP collector base URL (http:// or https://): setting it turns tracing on (README, Tracing); unset: no tracing', pattern: '^https?://' })),
+  OTEL_SERVICE_NAME: Type.Optional(Type.String({ description: `The service.name of the spans; default ${PACKAGE_NAME}`, minLength: 1 })),
   MIGRATE_ON_START: Type.Boolean({ description: 'Apply pending migrations at start-up', default: true }),
 })
 
@@ -92,7 +98,7 @@ export type Config = Omit<ConfigFromEnv, 'PADDLE_WEBHOOK_SECRETS' | 'INTERNAL_AP
 }
 
 /** Variables whose values must never be echoed back, even when malformed. */
-const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRETS', 'INTERNAL_API_TOKENS', 'DATABASE_URL', 'EMAIL_EVENTS_SIGNING_SECRET', 'EMAIL_EVENTS_URL', 'PADDLE_API_KEY'])
+const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRETS', 'INTERNAL_API_TOKENS', 'DATABASE_URL', 'EMAIL_EVENTS_SIGNING_SECRET', 'EMAIL_EVENTS_URL', 'PADDLE_API_KEY', 'OTEL_EXPORTER_OTLP_ENDPOINT'])
 const MIN_TOKEN_LENGTH = 16
 
 export type ConfigRole = 'service' | 'worker'
@@ -144,6 +150,7 @@ export function loadConfig (options: LoadConfigOptions = {}): Config {
     ...checkNoCredentials('EMAIL_EVENTS_URL', parsed.EMAIL_EVENTS_URL),
     ...checkNoCredentials('PADDLE_ENVIRONMENT', /^https?:\/\//.test(parsed.PADDLE_ENVIRONMENT) ? parsed.PADDLE_ENVIRONMENT : undefined),
     ...checkNoCredentials('RECEIPT_URL_TEMPLATE', parsed.RECEIPT_URL_TEMPLATE),
+    ...checkNoCredentials('OTEL_EXPORTER_OTLP_ENDPOINT', parsed.OTEL_EXPORTER_OTLP_ENDPOINT),
     ...checkPaddleApi(parsed.PADDLE_API_KEY, parsed.PADDLE_ENVIRONMENT),
   ]
   if (problems.length > 0) throw new ConfigError(problems)
@@ -152,6 +159,27 @@ export function loadConfig (options: LoadConfigOptions = {}): Config {
     PADDLE_WEBHOOK_SECRETS: parsed.PADDLE_WEBHOOK_SECRETS ?? [],
     INTERNAL_API_TOKENS: parsed.INTERNAL_API_TOKENS ?? [],
   }
+}
+
+export interface TracingSettings {
+  /** Whether to start the OpenTelemetry SDK: an OTLP endpoint is set and OTEL_SDK_DISABLED is not true. */
+  enabled: boolean
+  /** The service.name to set, or undefined when the environment names it (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES). */
+  serviceName: string | undefined
+}
+
+/**
+ * Whether the entry points start the OpenTelemetry SDK, decided before anything else is loaded (the
+ * pg instrumentation must be in place before the database driver is used) and so before loadConfig.
+ * Only these variables are read here; the SDK reads the rest of its OTEL_* variables itself
+ * (OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_TRACES_SAMPLER, OTEL_PROPAGATORS...).
+ */
+export function tracingSettings (env: Record<string, string | undefined> = process.env): TracingSettings {
+  const set = (name: string): boolean => (env[name] ?? '').trim() !== ''
+  const endpoint = set('OTEL_EXPORTER_OTLP_ENDPOINT') || set('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT')
+  const disabled = (env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true' || (env.OTEL_TRACES_EXPORTER ?? '').trim() === 'none'
+  const named = set('OTEL_SERVICE_NAME') || /(^|,)\s*service\.name\s*=/.test(env.OTEL_RESOURCE_ATTRIBUTES ?? '')
+  return { enabled: endpoint && !disabled, serviceName: named ? undefined : PACKAGE_NAME }
 }
 
 function checkList (name: string, values: string[] | undefined, required: boolean, minLength: number): string[] {

@@ -24,6 +24,8 @@ import { backoffWithJitter } from '../platform/backoff.js'
 import { errorSummary } from '../platform/safe-error.js'
 import { INBOX_CHANNEL, type WakeSignal } from '../db/wake-signal.js'
 import { createWorkLoop } from '../db/work-loop.js'
+import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api'
+import { contextFromTraceparent, describeSpan, failSpan, inSpan, tracer, withSpan } from '../platform/tracing.js'
 
 export interface InboxWorkerOptions {
   database: DatabaseHandle
@@ -106,7 +108,7 @@ export const ORDER_HOLD_ATTEMPTS = 3
 const CLAIM: RawStatement = {
   name: 'inbox_claim_batch',
   text: `WITH picked AS MATERIALIZED (
-      SELECT event_id, event_type, entity_type, entity_id, customer_id, occurred_at, origin, payload, attempts
+      SELECT event_id, event_type, entity_type, entity_id, customer_id, occurred_at, origin, payload, attempts, traceparent
       FROM paddle_inbox
       WHERE status IN ('pending', 'failed') AND next_attempt_at <= now()
         AND (entity_id IS NULL OR entity_id <> ALL($2::text[]))
@@ -131,7 +133,7 @@ const CLAIM: RawStatement = {
     ),
     held AS MATERIALIZED (SELECT hash FROM wanted WHERE pg_try_advisory_xact_lock(hash))
     SELECT claimed.event_id, claimed.event_type, claimed.entity_type, claimed.entity_id, claimed.customer_id,
-      claimed.occurred_at, claimed.origin, claimed.payload, claimed.attempts, claimed.in_order,
+      claimed.occurred_at, claimed.origin, claimed.payload, claimed.attempts, claimed.traceparent, claimed.in_order,
       claimed.in_order AND (claimed.entity_id IS NULL OR claimed.entity_type <> ALL($1::text[]) OR (
         ${lockHash("claimed.entity_type || ':' || claimed.entity_id")} IN (SELECT hash FROM held)
         AND (claimed.customer_id IS NULL OR ${lockHash("'customer:' || claimed.customer_id")} IN (SELECT hash FROM held))
@@ -167,6 +169,8 @@ interface ClaimedRow {
   origin: 'webhook' | 'reconcile'
   payload: unknown
   attempts: number
+  /** The webhook request's trace context, continued by the processing span. */
+  traceparent: string | null
   /** False when an older event of its entity waits outside this claim. */
   in_order: boolean
   /** In order, and its locks taken. */
@@ -192,6 +196,17 @@ function toInboxEvent (row: ClaimedRow): InboxEvent {
     origin: row.origin,
     payload: row.payload,
   }
+}
+
+function startProcessingSpan (event: InboxEvent, traceparent: string | null, batchSize: number): Span {
+  const span = tracer.startSpan('paddle.event.process', { kind: SpanKind.CONSUMER }, contextFromTraceparent(traceparent))
+  describeSpan(span, () => ({
+    'paddle.event_id': event.eventId,
+    'paddle.event_type': event.eventType,
+    'billing.origin': event.origin,
+    'billing.batch.size': batchSize,
+  }))
+  return span
 }
 
 /** How long a process passes over an entity or customer whose locks it found held by another. */
@@ -290,6 +305,8 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
     const single = singleClaimsLeft > 0
     const limit = single ? 1 : batchSize
     let claimed: InboxEvent[] = []
+    // Processing spans of this batch, ended after its commit (or its failure).
+    const spans: Span[] = []
     try {
       const done = await database.transaction(async (tx) => {
         const rows = await tx.query<ClaimedRow>(CLAIM, [
@@ -303,16 +320,33 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
         // Rows held back (an older event of their entity, or their locks, are elsewhere) stay
         // claimable; this process looks at other entities for a moment.
         for (const row of rows) if (!row.runnable) contention.add(row.entity_id, row.in_order ? row.customer_id : null)
-        claimed = rows.filter((row) => row.runnable).map(toInboxEvent)
+        const runnable = rows.filter((row) => row.runnable)
+        claimed = runnable.map(toInboxEvent)
         for (const event of claimed) {
           hold(busyEntities, event.entityId, 1)
           hold(busyCustomers, event.customerId, 1)
         }
         const results: ProcessedEvent[] = []
-        for (const event of claimed) {
-          const applied = await applyInboxEvent(tx, event, { accountIdKey: options.accountIdKey })
-          const recorded = await options.afterApply?.(tx, event, applied) ?? 0
-          results.push({ event, status: applied.outcome === 'ignored' ? 'ignored' : 'processed', outcome: applied.outcome, note: applied.note, recorded })
+        for (const [index, event] of claimed.entries()) {
+          // Each event's processing continues the trace of the request that stored it (a fresh trace
+          // without one); the span ends once the batch has committed, or failed.
+          const span = startProcessingSpan(event, runnable[index]?.traceparent ?? null, claimed.length)
+          spans.push(span)
+          await withSpan(span, async () => {
+            const applied = await inSpan('billing.apply', {}, async (applying) => {
+              const result = await applyInboxEvent(tx, event, { accountIdKey: options.accountIdKey })
+              describeSpan(applying, () => ({ 'billing.outcome': result.outcome }))
+              return result
+            })
+            const recorded = options.afterApply === undefined
+              ? 0
+              : await inSpan('email_events.derive', {}, async (deriving) => {
+                const count = await options.afterApply?.(tx, event, applied) ?? 0
+                describeSpan(deriving, () => ({ 'billing.email_events.recorded': count }))
+                return count
+              })
+            results.push({ event, status: applied.outcome === 'ignored' ? 'ignored' : 'processed', outcome: applied.outcome, note: applied.note, recorded })
+          })
         }
         if (results.length > 0) {
           await tx.query(MARK_PROCESSED, [
@@ -325,6 +359,11 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
         return results
       })
       if (done === null) return null
+      for (const span of spans) {
+        if (span.isRecording()) span.setStatus({ code: SpanStatusCode.OK })
+        span.end()
+      }
+      spans.length = 0
       for (const result of done) {
         logger.debug({ event_id: result.event.eventId, event_type: result.event.eventType, outcome: result.outcome }, 'paddle event processed')
         options.onProcessed?.(result.event, result)
@@ -332,6 +371,11 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
       }
       return done.length
     } catch (error) {
+      for (const span of spans) {
+        failSpan(span, error)
+        span.end()
+      }
+      spans.length = 0
       // Nothing claimed, or the connection failed: not the events' fault; the caller backs off and
       // the rolled-back rows are claimed again as they are, no attempt counted.
       const [first] = claimed

@@ -9,9 +9,11 @@
  * only those they know, while the allow-list projection (paddle/projection.ts) reads the wire shape
  * that webhooks and the API share. So each SDK collection is told to keep the JSON it received.
  */
+import { SpanKind } from '@opentelemetry/api'
 import { ApiError, Environment, LogLevel, Paddle, type NotificationStatus, type SubscriptionStatus } from '@paddle/paddle-node-sdk'
 import { isRecord } from '../paddle/envelope.js'
 import { backoffWithJitter } from '../platform/backoff.js'
+import { describeSpan, inSpan } from '../platform/tracing.js'
 
 export type RawEntity = Record<string, unknown>
 
@@ -96,19 +98,26 @@ export function createPaddleApi (options: PaddleApiOptions): PaddleApi {
    * a 429 (refused before doing anything) is retried; the caller's next run asks again if needed.
    */
   async function call<T> (operation: string, request: () => Promise<T>, { idempotent = true } = {}): Promise<T> {
-    for (let attempt = 1; ; attempt += 1) {
-      let failure: PaddleApiError
-      try {
-        return await withTimeout(operation, request(), options.timeoutMs)
-      } catch (error) {
-        failure = classify(operation, error)
+    // One span per call, its retries included; its attributes name the operation and the failure, never the key.
+    return await inSpan(`paddle.api ${operation}`, { kind: SpanKind.CLIENT }, async (span) => {
+      describeSpan(span, () => ({ 'paddle.api.operation': operation }))
+      for (let attempt = 1; ; attempt += 1) {
+        let failure: PaddleApiError
+        try {
+          const result = await withTimeout(operation, request(), options.timeoutMs)
+          describeSpan(span, () => ({ 'paddle.api.attempts': attempt }))
+          return result
+        } catch (error) {
+          failure = classify(operation, error)
+        }
+        describeSpan(span, () => ({ 'paddle.api.attempts': attempt, 'paddle.api.error_kind': failure.kind, ...(failure.code === null ? {} : { 'paddle.api.error_code': failure.code }) }))
+        if (!idempotent && failure.kind !== 'rate_limited') throw failure
+        const delayMs = retryDelayMs(failure, attempt)
+        if (delayMs === null || attempt >= maxAttempts) throw failure
+        options.onRetry?.(operation, attempt, delayMs, failure)
+        await sleep(delayMs)
       }
-      if (!idempotent && failure.kind !== 'rate_limited') throw failure
-      const delayMs = retryDelayMs(failure, attempt)
-      if (delayMs === null || attempt >= maxAttempts) throw failure
-      options.onRetry?.(operation, attempt, delayMs, failure)
-      await sleep(delayMs)
-    }
+    })
   }
 
   function retryDelayMs (failure: PaddleApiError, attempt: number): number | null {

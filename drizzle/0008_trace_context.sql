@@ -1,0 +1,2 @@
+ALTER TABLE "email_events" ADD COLUMN "traceparent" text;--> statement-breakpoint
+ALTER TABLE "paddle_inbox" ADD COLUMN "traceparent" text;
