@@ -7,7 +7,7 @@
  *   features            intake/ processing/ billing/ entitlements/ email-events/ privacy/ admin/ reconcile/
  *   paddle/             Paddle's formats, pure
  *   db/                 drivers, schema, migrations
- *   platform/           config, logger, errors, clock, time, auth, metrics
+ *   platform/           config, logger, errors, clock, time, auth, metrics, tracing
  */
 const FEATURES = '^src/(intake|processing|billing|entitlements|email-events|privacy|admin|reconcile)/'
 
