@@ -21,9 +21,10 @@ import { PACKAGE_NAME, tracingSettings } from '#src/platform/config.js'
 import { instrumentPostgres } from '#src/platform/telemetry.js'
 import { formatTraceparent, parseTraceparent } from '#src/platform/tracing.js'
 import { silentLogger, TEST_API_TOKEN, TEST_WEBHOOK_SECRET, testConfig } from '../helpers/app.js'
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js'
+import { createTestDatabase, usesPostgres, type TestDatabase } from '../helpers/database.js'
 import { deliver } from '../helpers/paddle.js'
-import { PROJECT_ROOT } from '../helpers/process.js'
+import { PROJECT_ROOT, spawnService } from '../helpers/process.js'
+import { signPaddlePayload } from '#src/paddle/signature.js'
 import { freshIds, transactionEvent, customerEvent } from '../helpers/scenarios.js'
 import { plantSentinels, SENTINEL_MARK, SENTINEL_NUMBER } from '../helpers/sentinels.js'
 
@@ -242,4 +243,90 @@ describe('with tracing on', () => {
       expect(text, forbidden).not.toContain(forbidden)
     }
   })
+})
+
+interface ExportedSpan { traceId: string, spanId: string, parentSpanId?: string, name: string, service: string }
+
+/** An OTLP/HTTP JSON collector: what the real SDK of each process exports. */
+async function startCollector (): Promise<{ url: string, spans: ExportedSpan[], close(): Promise<void> }> {
+  const spans: ExportedSpan[] = []
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans?: any[] }
+      for (const resourceSpans of body.resourceSpans ?? []) {
+        const service = String(resourceSpans.resource?.attributes?.find((attribute: any) => attribute.key === 'service.name')?.value?.stringValue)
+        for (const scope of resourceSpans.scopeSpans ?? []) for (const span of scope.spans ?? []) spans.push({ ...span, service })
+      }
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    spans,
+    close: async () => { await new Promise<void>((resolve) => server.close(() => resolve())) },
+  }
+}
+
+describe.skipIf(!usesPostgres())('the entry points, with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
+  let database: TestDatabase
+  beforeAll(async () => { database = await createTestDatabase() })
+  afterAll(async () => { await database.drop() })
+
+  it('export one trace from the service process through the worker process to the receiver', async () => {
+    const collector = await startCollector()
+    const receiver = await new Receiver().listen()
+    const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' }
+    const common = { DATABASE_URL: database.url ?? '', MIGRATE_ON_START: 'false', SCHEDULER_ENABLED: 'false', LOG_LEVEL: 'info', EMAIL_EVENT_MAX_AGE_HOURS: '8760', ...otel }
+    const service = spawnService('src/server.ts', {
+      ...common, PORT: '0', HOST: '127.0.0.1', WORKER_ENABLED: 'false', PADDLE_WEBHOOK_SECRETS: TEST_WEBHOOK_SECRET, INTERNAL_API_TOKENS: TEST_API_TOKEN,
+    })
+    const worker = spawnService('src/worker.ts', { ...common, EMAIL_EVENTS_URL: receiver.url, EMAIL_EVENTS_SIGNING_SECRET: SIGNING_SECRET, OTEL_SERVICE_NAME: 'billing-worker' })
+    try {
+      const port = await service.listening
+      const { completed } = sentEvents()
+      const body = JSON.stringify(completed)
+      const answer = await fetch(`http://127.0.0.1:${port}/webhooks/paddle`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'paddle-signature': signPaddlePayload(TEST_WEBHOOK_SECRET, body, Math.floor(Date.now() / 1000)) },
+        body,
+      })
+      expect(answer.status).toBe(200)
+      for (let waited = 0; receiver.requests.length === 0; waited += 50) {
+        if (waited > 30_000) throw new Error(`nothing delivered:\n${worker.output()}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      // SIGTERM: each process exports what it still holds before it exits.
+      service.child.kill('SIGTERM')
+      worker.child.kill('SIGTERM')
+      expect((await service.exited).code).toBe(0)
+      expect((await worker.exited).code).toBe(0)
+
+      const find = (name: string, serviceName: string): ExportedSpan => {
+        const found = collector.spans.find((span) => span.name === name && span.service === serviceName)
+        if (found === undefined) throw new Error(`no ${name} from ${serviceName}: ${collector.spans.map((span) => `${span.service}/${span.name}`).join(', ')}`)
+        return found
+      }
+      const webhook = find('paddle.webhook', PACKAGE_NAME)
+      const processing = find('paddle.event.process', 'billing-worker')
+      const derive = find('email_events.derive', 'billing-worker')
+      const delivery = find('email_event.deliver', 'billing-worker')
+      expect(processing.traceId).toBe(webhook.traceId)
+      expect(processing.parentSpanId).toBe(webhook.spanId)
+      expect(delivery.traceId).toBe(webhook.traceId)
+      expect(delivery.parentSpanId).toBe(derive.spanId)
+      expect(parseTraceparent(String(receiver.requests[0]?.headers.traceparent))?.traceId).toBe(webhook.traceId)
+      // The pg instrumentation patched the driver in both processes.
+      for (const name of [PACKAGE_NAME, 'billing-worker']) {
+        expect(collector.spans.some((span) => span.service === name && span.name.startsWith('pg.query') && span.traceId === webhook.traceId), name).toBe(true)
+      }
+    } finally {
+      service.child.kill('SIGKILL')
+      worker.child.kill('SIGKILL')
+      await receiver.close()
+      await collector.close()
+    }
+  }, 60_000)
 })
