@@ -9,6 +9,7 @@ runEntry(async () => {
     webhookUrl: `http://localhost:${config.PORT}/webhooks/paddle`,
     webhookSecret: config.PADDLE_WEBHOOK_SECRETS.includes(DEVELOPMENT_WEBHOOK_SECRET) ? DEVELOPMENT_WEBHOOK_SECRET : '(from PADDLE_WEBHOOK_SECRETS)',
     apiToken: config.INTERNAL_API_TOKENS.includes(DEVELOPMENT_API_TOKEN) ? DEVELOPMENT_API_TOKEN : '(from INTERNAL_API_TOKENS)',
+    ...(config.CONSOLE_ENABLED ? { consoleUrl: `http://localhost:${config.PORT}/console (sign in with the API token)` } : {}),
   }, 'development mode: these credentials are public development values, never use them in production')
   closeOnSignals(service)
   await service.started

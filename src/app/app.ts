@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { consoleRoutes } from '../console/console.routes.js'
 import type { DatabaseHandle } from '../db/client.js'
 import { createEntitlementCache, type EntitlementCache } from '../entitlements/entitlement-cache.js'
 import { createInboxWriter, type InboxWriter } from '../intake/inbox-writer.js'
@@ -144,6 +145,11 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
     onVerificationFailed: (reason) => metrics.verificationFailed(reason),
     onReceived: (eventType, outcome, secretIndex) => metrics.webhookReceived(eventType, outcome, secretIndex),
   })
+  const entitlementPolicy = {
+    pastDueGraceDays: config.PAST_DUE_GRACE_DAYS,
+    pausedAccess: config.PAUSED_ACCESS,
+    trialAccess: config.TRIAL_ACCESS,
+  }
   await app.register(internalRoutes, {
     prefix: '/internal',
     tokens: config.INTERNAL_API_TOKENS,
@@ -156,13 +162,21 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
       clock,
       cache: entitlementCache,
       onAnswer: (access) => metrics.entitlementAnswered(access),
-      policy: {
-        pastDueGraceDays: config.PAST_DUE_GRACE_DAYS,
-        pausedAccess: config.PAUSED_ACCESS,
-        trialAccess: config.TRIAL_ACCESS,
-      },
+      policy: entitlementPolicy,
     },
   })
+  if (config.CONSOLE_ENABLED) {
+    await app.register(consoleRoutes, {
+      prefix: '/console',
+      tokens: config.INTERNAL_API_TOKENS,
+      sessionSecret: config.CONSOLE_SESSION_SECRET,
+      sessionTtlMinutes: config.CONSOLE_SESSION_TTL_MINUTES,
+      publicOrigin: config.CONSOLE_PUBLIC_ORIGIN,
+      clock,
+      policy: entitlementPolicy,
+      ...(dependencies.onEventStored === undefined ? {} : { onRedrive: dependencies.onEventStored }),
+    })
+  }
 
   return app
 }

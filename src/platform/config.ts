@@ -80,6 +80,16 @@ export const ConfigSchema = Type.Object({
   PADDLE_NOTIFICATION_SETTING_ID: Type.Optional(Type.String({ description: 'Our notification destination (ntfset_...): its failed notifications are replayed; unset: no replay', pattern: '^ntfset_[a-z0-9]+$' })),
   RECONCILE_INTERVAL_MINUTES: integer('Minutes between catch-up runs from Paddle\'s event log and notification replays (0: off)', { default: 15, minimum: 0, maximum: 1440 }),
   PADDLE_API_TIMEOUT_MS: integer('Longest wait for one Paddle API call', { default: 10000, minimum: 100, maximum: 120000 }),
+  CONSOLE_ENABLED: Type.Boolean({ description: 'Serve the operator console at /console (sign-in with a token from INTERNAL_API_TOKENS); on in npm run dev', default: false }),
+  CONSOLE_SESSION_SECRET: Type.Optional(Type.String({
+    description: 'Key (32 characters or more) signing the console\'s session cookies and CSRF tokens; unset: derived (HKDF-SHA256) from INTERNAL_API_TOKENS, so that changing the tokens ends every session',
+    minLength: 32,
+  })),
+  CONSOLE_SESSION_TTL_MINUTES: integer('Minutes a console sign-in lasts (from signing in, not from the last request)', { default: 480, minimum: 5, maximum: 10080 }),
+  CONSOLE_PUBLIC_ORIGIN: Type.Optional(Type.String({
+    description: 'The console\'s origin as browsers see it (https://billing.internal.example) when a proxy stands in front: forms must come from it, and with https the session cookie is Secure; unset: the request\'s own Host and protocol',
+    pattern: '^https?://[^/?#@]+$',
+  })),
   LOG_LEVEL: oneOf(LOG_LEVELS, 'pino log level', 'info'),
   MIGRATE_ON_START: Type.Boolean({ description: 'Apply pending migrations at start-up', default: true }),
 })
@@ -92,7 +102,7 @@ export type Config = Omit<ConfigFromEnv, 'PADDLE_WEBHOOK_SECRETS' | 'INTERNAL_AP
 }
 
 /** Variables whose values must never be echoed back, even when malformed. */
-const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRETS', 'INTERNAL_API_TOKENS', 'DATABASE_URL', 'EMAIL_EVENTS_SIGNING_SECRET', 'EMAIL_EVENTS_URL', 'PADDLE_API_KEY'])
+const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRETS', 'INTERNAL_API_TOKENS', 'DATABASE_URL', 'EMAIL_EVENTS_SIGNING_SECRET', 'EMAIL_EVENTS_URL', 'PADDLE_API_KEY', 'CONSOLE_SESSION_SECRET'])
 const MIN_TOKEN_LENGTH = 16
 
 export type ConfigRole = 'service' | 'worker'
@@ -123,6 +133,7 @@ export function loadConfig (options: LoadConfigOptions = {}): Config {
   if (development) {
     data.PADDLE_WEBHOOK_SECRETS ??= DEVELOPMENT_WEBHOOK_SECRET
     data.INTERNAL_API_TOKENS ??= DEVELOPMENT_API_TOKEN
+    data.CONSOLE_ENABLED ??= 'true'
   }
 
   let parsed: ConfigFromEnv

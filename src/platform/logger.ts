@@ -13,6 +13,10 @@ export const REDACTED_PATHS = [
   'req.headers["webhook-signature"]',
   'headers.authorization',
   'headers["paddle-signature"]',
+  // The console's session cookie.
+  'req.headers.cookie',
+  'headers.cookie',
+  'res.headers["set-cookie"]',
 ]
 
 export function createLogger (config: Pick<Config, 'LOG_LEVEL'>, destination?: DestinationStream): Logger {
