@@ -241,7 +241,15 @@ export async function runBackfill (
       progress.done = true
       continue
     }
-    for await (const page of api.entityPages(entity, progress.cursor)) {
+    // The next page is asked for while this one is applied: Paddle's answer and the worker overlap.
+    const pages = api.entityPages(entity, progress.cursor)
+    let upcoming = pages.next()
+    for (;;) {
+      const next = await upcoming
+      if (next.done === true) break
+      const page = next.value
+      upcoming = pages.next()
+      upcoming.catch(() => {}) // awaited on the next turn; a run that ends first never asks
       const counts = await backfillPage(dependencies, entity, page.entities, dryRun)
       progress.pages += 1
       progress.listed += page.entities.length
@@ -324,7 +332,7 @@ async function waitForOutcomes (
         'They stay in the inbox; run the backfill again to resume')
     }
     await new Promise((resolve) => setTimeout(resolve, delayMs))
-    delayMs = Math.min(200, delayMs * 2)
+    delayMs = Math.min(50, delayMs * 2)
   }
 }
 
