@@ -1,10 +1,11 @@
 /**
- * `npm run bench [-- intake processing ...]`: builds the service, then measures it against PostgreSQL
+ * `npm run bench [-- intake processing backfill ...]`: builds the service, then measures it against PostgreSQL
  * in fresh databases on BENCH_DATABASE_URL's server (default: this machine's, postgres://postgres@127.0.0.1:5432).
  */
 import pino from 'pino'
 import { createDatabase } from '../src/db/client.js'
 import { runMigrations } from '../src/db/migrate.js'
+import { benchBackfill } from './backfill.js'
 import { benchDispatch } from './dispatch.js'
 import { benchEntitlement } from './entitlement.js'
 import { benchIntake } from './intake.js'
@@ -27,6 +28,7 @@ const BENCHES: Record<string, Bench> = {
   dispatch: async (freshDatabase) => {
     await benchDispatch({ freshDatabase, backlog: 20_000, webhooksPerSecond: 200, durationSeconds: 20 })
   },
+  backfill: async (freshDatabase) => { await benchBackfill({ freshDatabase, customers: 1500 }) },
   entitlement: async (freshDatabase) => {
     const database = await freshDatabase()
     try {

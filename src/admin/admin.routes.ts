@@ -15,7 +15,7 @@ const InboxEvent = Type.Object({
   entityId: Nullable(Type.String()),
   customerId: Nullable(Type.String()),
   subscriptionId: Nullable(Type.String()),
-  origin: Type.String({ description: 'webhook or reconcile' }),
+  origin: Type.String({ description: 'webhook, reconcile or backfill' }),
   occurredAt: Timestamp,
   receivedAt: Timestamp,
   status: Type.String({ description: 'pending, failed (a retry is scheduled), processed, ignored or dead' }),

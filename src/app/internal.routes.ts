@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { adminRoutes, type AdminRoutesOptions } from '../admin/admin.routes.js'
+import { backfillRoutes } from '../admin/backfill.routes.js'
 import { reconcileRoutes, type ReconcileRoutesOptions } from '../admin/reconcile.routes.js'
 import { billingRoutes } from '../billing/billing.routes.js'
 import { emailEventRoutes } from '../email-events/email-events.routes.js'
@@ -28,4 +29,5 @@ export const internalRoutes: FastifyPluginAsync<InternalRoutesOptions> = async (
   await app.register(privacyRoutes, options.privacy)
   await app.register(adminRoutes, options.admin)
   await app.register(reconcileRoutes, options.reconcile)
+  await app.register(backfillRoutes, options.reconcile)
 }

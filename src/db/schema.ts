@@ -7,6 +7,13 @@ export type InboxStatus = typeof INBOX_STATUSES[number]
 /** What processing did: `applied` changed state (or re-applied the same version), `stale` was older than the state. */
 export const INBOX_OUTCOMES = ['applied', 'stale', 'ignored'] as const
 export type InboxOutcome = typeof INBOX_OUTCOMES[number]
+/**
+ * Where an inbox row came from: a signed `webhook`; Paddle's event log or current state (`reconcile`:
+ * catch-up, drift resync); or Paddle's list endpoints (`backfill`: the history of an account the
+ * service was switched on for, applied silently, see reconcile/backfill.ts).
+ */
+export const INBOX_ORIGINS = ['webhook', 'reconcile', 'backfill'] as const
+export type InboxOrigin = typeof INBOX_ORIGINS[number]
 
 /**
  * Every verified Paddle event, once (keyed by event_id, never notification_id: a replay gets a new
@@ -21,7 +28,7 @@ export const paddleInboxTable = pgTable('paddle_inbox', {
   customerId: text('customer_id'),
   subscriptionId: text('subscription_id'),
   occurredAt: timestamptz('occurred_at').notNull(),
-  origin: text('origin').$type<'webhook' | 'reconcile'>().notNull().default('webhook'),
+  origin: text('origin').$type<InboxOrigin>().notNull().default('webhook'),
   payload: jsonb('payload').$type<Record<string, unknown>>(),
   status: text('status').$type<InboxStatus>().notNull().default('pending'),
   attempts: integer('attempts').notNull().default(0),
@@ -259,3 +266,29 @@ export const jobStateTable = pgTable('job_state', {
   state: jsonb('state').$type<Record<string, unknown>>().notNull(),
   updatedAt: timestamptz('updated_at').notNull().default(sql`now()`),
 })
+
+export const BACKFILL_RUN_STATUSES = ['running', 'completed', 'failed', 'interrupted'] as const
+export type BackfillRunStatus = typeof BACKFILL_RUN_STATUSES[number]
+
+/**
+ * One backfill run (npm run paddle:backfill, POST /internal/admin/backfill): what it has done so far,
+ * readable from any replica while it runs. The cursors it resumes from live in job_state
+ * (`paddle-backfill`); this is the record operators follow. Counts and ids only, never entity data.
+ */
+export const backfillRunsTable = pgTable('backfill_runs', {
+  id: text('id').primaryKey(),
+  dryRun: boolean('dry_run').notNull(),
+  /** `cli` or `api`: who started it. */
+  trigger: text('trigger').notNull(),
+  status: text('status').$type<BackfillRunStatus>().notNull().default('running'),
+  /** Per entity type: pages, listed, created, updated, unchanged, stale, failed, cursor, done. */
+  progress: jsonb('progress').$type<Record<string, unknown>>().notNull(),
+  /** Why it failed (a safe summary, never entity data). */
+  error: text('error'),
+  startedAt: timestamptz('started_at').notNull().default(sql`now()`),
+  /** Written after every page: a running run whose heartbeat stopped was interrupted. */
+  updatedAt: timestamptz('updated_at').notNull().default(sql`now()`),
+  finishedAt: timestamptz('finished_at'),
+}, (table) => [
+  index('backfill_runs_started_idx').on(table.startedAt),
+])

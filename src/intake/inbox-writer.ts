@@ -7,6 +7,7 @@
  */
 import { isConnectionError } from '../db/connection-errors.js'
 import type { DatabaseHandle, RawStatement } from '../db/client.js'
+import type { InboxOrigin } from '../db/schema.js'
 
 export interface InboxRow {
   eventId: string
@@ -18,7 +19,7 @@ export interface InboxRow {
   subscriptionId: string | null
   /** Canonical microsecond timestamp. */
   occurredAt: string
-  origin: 'webhook' | 'reconcile'
+  origin: InboxOrigin
   payload: unknown
 }
 
