@@ -6,8 +6,8 @@ import { isTrackedEntityType, TRACKED_ENTITY_TYPES } from '../paddle/event-types
 
 const inbox = paddleInboxTable
 
-/** What an operator sees of an inbox row: everything but the payload. */
-const EVENT_COLUMNS = {
+/** What an operator sees of an inbox row: everything but the payload (and the notification id). */
+export const INBOX_EVENT_COLUMNS = {
   eventId: inbox.eventId,
   eventType: inbox.eventType,
   entityType: inbox.entityType,
@@ -37,7 +37,7 @@ function toEvent (row: EventRow) {
 }
 
 export async function listEvents (database: DatabaseHandle, status: 'dead' | 'failed' | 'pending', limit: number) {
-  const rows = await database.db.select(EVENT_COLUMNS).from(inbox).where(eq(inbox.status, status))
+  const rows = await database.db.select(INBOX_EVENT_COLUMNS).from(inbox).where(eq(inbox.status, status))
     .orderBy(desc(inbox.receivedAt), desc(inbox.eventId)).limit(limit)
   return rows.map(toEvent)
 }
@@ -72,7 +72,7 @@ export async function subscriptionTimeline (database: DatabaseHandle, subscripti
   // The subscription's own events, its transactions' and adjustments' (subscription_id), and the events
   // of its checkout transaction from before Paddle attached the subscription to it.
   const checkout = subscription?.originTransactionId ?? null
-  const rows = await db.select(EVENT_COLUMNS).from(inbox)
+  const rows = await db.select(INBOX_EVENT_COLUMNS).from(inbox)
     .where(or(
       eq(inbox.subscriptionId, subscriptionId),
       checkout === null ? undefined : and(eq(inbox.entityType, 'transaction'), eq(inbox.entityId, checkout))
