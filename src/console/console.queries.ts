@@ -1,6 +1,8 @@
 // Reads behind the console's pages that no other feature needs. Writes (redrive, redeliver) are the admin
 // and email-events features' own functions.
 import { and, desc, eq, inArray, isNotNull, or, sql, type SQL } from 'drizzle-orm'
+import { INBOX_EVENT_COLUMNS } from '../admin/admin.repository.js'
+import { readInboxLagSeconds } from '../admin/backlog.repository.js'
 import type { Database } from '../db/client.js'
 import { emailEventsTable, paddleInboxTable, type InboxStatus } from '../db/schema.js'
 
@@ -12,11 +14,9 @@ export async function readInboxSummary (db: Database): Promise<InboxSummary> {
     .from(paddleInboxTable)
     .where(inArray(paddleInboxTable.status, ['pending', 'failed', 'dead']))
     .groupBy(paddleInboxTable.status)
-  const [lag] = await db.select({
-    seconds: sql<number>`COALESCE(extract(epoch FROM now() - min(${paddleInboxTable.receivedAt})), 0)::float8`,
-  }).from(paddleInboxTable).where(eq(paddleInboxTable.status, 'pending'))
+  const lagSeconds = await readInboxLagSeconds({ db })
   const count = (status: InboxStatus): number => counts.find((row) => row.status === status)?.count ?? 0
-  return { pending: count('pending'), failed: count('failed'), dead: count('dead'), oldestPendingSeconds: Math.round(Number(lag?.seconds ?? 0)) }
+  return { pending: count('pending'), failed: count('failed'), dead: count('dead'), oldestPendingSeconds: Math.round(lagSeconds) }
 }
 
 export interface InboxFilter {
@@ -45,25 +45,7 @@ export async function listInboxEvents (db: Database, filter: InboxFilter) {
       ? eq(inbox.subscriptionId, id)
       : id.startsWith('ctm_') ? eq(inbox.customerId, id) : eq(inbox.entityId, id))
   }
-  return await db.select({
-    eventId: inbox.eventId,
-    eventType: inbox.eventType,
-    entityType: inbox.entityType,
-    entityId: inbox.entityId,
-    customerId: inbox.customerId,
-    subscriptionId: inbox.subscriptionId,
-    origin: inbox.origin,
-    occurredAt: inbox.occurredAt,
-    receivedAt: inbox.receivedAt,
-    status: inbox.status,
-    outcome: inbox.outcome,
-    note: inbox.note,
-    attempts: inbox.attempts,
-    nextAttemptAt: inbox.nextAttemptAt,
-    lastError: inbox.lastError,
-    processedAt: inbox.processedAt,
-    payload: inbox.payload,
-  }).from(inbox)
+  return await db.select({ ...INBOX_EVENT_COLUMNS, payload: inbox.payload }).from(inbox)
     .where(and(...conditions))
     .orderBy(desc(inbox.receivedAt), desc(inbox.eventId))
     .limit(filter.limit)

@@ -48,8 +48,8 @@ export const entitlementRoutes: FastifyPluginAsyncTypebox<EntitlementRoutesOptio
       : await options.cache.subscriptionsOf(accountId)
     const decision = decideEntitlement(subscriptions, options.policy, asOf)
     options.onAnswer?.(decision.access)
-    // The answer without asOf, as JSON text: the subscription's JSON comes ready-made from PostgreSQL
-    // (see entitlements.repository.ts), so nothing here parses or serialises it again.
+    // The answer without asOf, as JSON text: the subscription's JSON was serialised once when it was
+    // read (see entitlements.repository.ts) and is kept as text, so nothing here serialises it again.
     const answer = `{"accountId":${JSON.stringify(accountId)},"access":"${decision.access}","reason":"${decision.reason}",` +
       `"until":${JSON.stringify(decision.until)},"subscription":${decision.subscription?.json ?? 'null'}`
     // The tag covers the answer, not the time it was given: asOf alone never defeats a 304.
