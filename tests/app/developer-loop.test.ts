@@ -1,0 +1,55 @@
+/**
+ * The developer's loop around the service: Swagger UI at /docs, readable validation errors, quiet
+ * health probes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildTestApp, TEST_API_TOKEN, type TestApp } from '../helpers/app.js'
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js'
+
+const auth = { authorization: `Bearer ${TEST_API_TOKEN}` }
+
+describe('the developer loop', () => {
+  let database: TestDatabase
+  let testApp: TestApp
+
+  beforeAll(async () => {
+    database = await createTestDatabase()
+    testApp = await buildTestApp(database)
+  })
+  afterAll(async () => {
+    await testApp?.app.close()
+    await database?.drop()
+  })
+
+  it('names the allowed values when a query value is not one of them', async () => {
+    const response = await testApp.app.inject({ url: '/internal/admin/events?status=processed', headers: auth })
+    expect(response.statusCode).toBe(400)
+    expect(response.json()).toEqual({ code: 'INVALID_REQUEST', message: 'querystring/status must be one of: dead, failed, pending' })
+    // Other validation messages are Ajv's, as before.
+    const limit = await testApp.app.inject({ url: '/internal/admin/events?status=dead&limit=0', headers: auth })
+    expect(limit.json()).toEqual({ code: 'INVALID_REQUEST', message: 'querystring/limit must be >= 1' })
+  })
+
+  it('serves Swagger UI at /docs, on the OpenAPI document with its bearer scheme', async () => {
+    const page = await testApp.app.inject({ url: '/docs' })
+    const html = page.statusCode === 302 ? await testApp.app.inject({ url: page.headers.location as string }) : page
+    expect(html.statusCode).toBe(200)
+    expect(html.headers['content-type']).toMatch(/^text\/html/)
+    expect(html.body).toContain('swagger-ui')
+    const document = (await testApp.app.inject({ url: '/docs/json' })).json()
+    expect(document.components.securitySchemes.bearer).toEqual({ type: 'http', scheme: 'bearer' })
+    expect(document.paths['/internal/subscriptions/{subscriptionId}'].get.security).toEqual([{ bearer: [] }])
+    expect(document).toEqual((await testApp.app.inject({ url: '/openapi.json' })).json())
+  })
+
+  it('logs health probes at debug, other requests at info', async () => {
+    const from = testApp.logs.lines.length
+    await testApp.app.inject({ url: '/health/live' })
+    await testApp.app.inject({ url: '/health/ready' })
+    await testApp.app.inject({ url: '/internal/admin/events?status=dead', headers: auth })
+    const completed = testApp.logs.records().slice(from).filter((record) => record.msg === 'request completed')
+    expect(completed.map((record) => [(record.req as { url: string }).url, record.level])).toEqual([
+      ['/health/live', 20], ['/health/ready', 20], ['/internal/admin/events', 30],
+    ])
+  })
+})
