@@ -1,10 +1,11 @@
 /**
  * The developer's loop around the service: Swagger UI at /docs, readable validation errors, quiet
- * health probes.
+ * health probes, and one stored event with its projection (what `paddle:send --again` rebuilds).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildTestApp, TEST_API_TOKEN, type TestApp } from '../helpers/app.js'
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js'
+import { deliver, readFixture, withFreshEventIds } from '../helpers/paddle.js'
 
 const auth = { authorization: `Bearer ${TEST_API_TOKEN}` }
 
@@ -51,5 +52,21 @@ describe('the developer loop', () => {
     expect(completed.map((record) => [(record.req as { url: string }).url, record.level])).toEqual([
       ['/health/live', 20], ['/health/ready', 20], ['/internal/admin/events', 30],
     ])
+  })
+
+  it('GET /internal/admin/events/:id answers the stored event with its projection; 404 for an unknown one', async () => {
+    const event = withFreshEventIds(readFixture('subscription.updated.json'))
+    expect((await deliver(testApp.app, event)).statusCode).toBe(200)
+    const response = await testApp.app.inject({ url: `/internal/admin/events/${event.event_id}`, headers: auth })
+    expect(response.statusCode, response.body).toBe(200)
+    expect(response.json()).toMatchObject({
+      eventId: event.event_id,
+      notificationId: event.notification_id,
+      eventType: 'subscription.updated',
+      entityType: 'subscription',
+      status: 'pending',
+      payload: { id: event.data.id, status: 'active', items: expect.any(Array) },
+    })
+    expect((await testApp.app.inject({ url: '/internal/admin/events/evt_01nosuchevent', headers: auth })).statusCode).toBe(404)
   })
 })
