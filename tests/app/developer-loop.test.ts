@@ -3,9 +3,12 @@
  * health probes, and one stored event with its projection (what `paddle:send --again` rebuilds).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseEnvelope } from '#src/paddle/envelope.js'
+import { projectEvent } from '#src/paddle/projection.js'
 import { buildTestApp, TEST_API_TOKEN, type TestApp } from '../helpers/app.js'
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js'
-import { deliver, readFixture, withFreshEventIds } from '../helpers/paddle.js'
+import { deliver, eventTypeFixtures, readFixture, withFreshEventIds } from '../helpers/paddle.js'
+import { rebuildData } from '../../scripts/paddle-send/rebuild.js'
 
 const auth = { authorization: `Bearer ${TEST_API_TOKEN}` }
 
@@ -68,5 +71,20 @@ describe('the developer loop', () => {
       payload: { id: event.data.id, status: 'active', items: expect.any(Array) },
     })
     expect((await testApp.app.inject({ url: '/internal/admin/events/evt_01nosuchevent', headers: auth })).statusCode).toBe(404)
+  })
+})
+
+describe('paddle:send --again: a body rebuilt from the stored projection', () => {
+  const options = { customDataKeys: ['account_id'] }
+
+  it.each(eventTypeFixtures())('projects to the same projection again (%s)', (file) => {
+    const fixture = readFixture(file)
+    const parsed = parseEnvelope(JSON.stringify({ ...fixture, data: { ...fixture.data, custom_data: { account_id: 'acc_1', other: 'dropped' } } }))
+    if (!parsed.ok) throw new Error(parsed.problem)
+    const stored = projectEvent(parsed.envelope, options)
+    const rebuilt = rebuildData(stored.entityType, stored.payload as never, { entityId: stored.entityId, customerId: stored.customerId })
+    const again = parseEnvelope(JSON.stringify({ ...fixture, data: rebuilt }))
+    if (!again.ok) throw new Error(again.problem)
+    expect(projectEvent(again.envelope, options)).toEqual(stored)
   })
 })
