@@ -10,6 +10,7 @@ import { benchDispatch } from './dispatch.js'
 import { benchEntitlement } from './entitlement.js'
 import { benchIntake } from './intake.js'
 import { benchHistory, benchProcessing } from './processing.js'
+import { benchSqlBuilder } from './sql-builder.js'
 import { createBenchDatabase, type BenchDatabase } from './support.js'
 
 type Bench = (freshDatabase: () => Promise<BenchDatabase>) => Promise<void>
@@ -29,6 +30,14 @@ const BENCHES: Record<string, Bench> = {
     await benchDispatch({ freshDatabase, backlog: 20_000, webhooksPerSecond: 200, durationSeconds: 20 })
   },
   backfill: async (freshDatabase) => { await benchBackfill({ freshDatabase, customers: 1500 }) },
+  'sql-builder': async (freshDatabase) => {
+    const database = await freshDatabase()
+    try {
+      await benchSqlBuilder({ databaseUrl: database.url, events: 20_000 })
+    } finally {
+      await database.drop()
+    }
+  },
   entitlement: async (freshDatabase) => {
     const database = await freshDatabase()
     try {

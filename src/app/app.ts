@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { consoleRoutes } from '../console/console.routes.js'
@@ -123,6 +124,8 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => typeof json.$id === 'string' ? json.$id : `def-${index}` },
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  // The same document in Swagger UI; its Authorize button takes a bearer token for /internal.
+  await app.register(swaggerUi, { routePrefix: '/docs' })
 
   const readiness = createReadiness(database, config.READY_MAX_INBOX_LAG_SECONDS === 0 ? [] : [inboxLagCheck(database, config.READY_MAX_INBOX_LAG_SECONDS)])
   await app.register(healthRoutes, { prefix: '/health', readiness })

@@ -79,9 +79,11 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
     required: ['status'],
   }
 
-  app.get('/live', { schema: { tags: ['health'], response: { 200: statusSchema } } }, async () => ({ status: 'ok' }))
+  // Probes come every few seconds: their lines are debug, not info (a failure is still logged as such).
+  const config = { completedLogLevel: 'debug' } as const
+  app.get('/live', { config, schema: { tags: ['health'], response: { 200: statusSchema } } }, async () => ({ status: 'ok' }))
 
-  app.get('/ready', { schema: { tags: ['health'], response: { 200: statusSchema, 503: statusSchema } } }, async (request, reply) => {
+  app.get('/ready', { config, schema: { tags: ['health'], response: { 200: statusSchema, 503: statusSchema } } }, async (request, reply) => {
     const { ready, checks } = await options.readiness.evaluate((check, error) => {
       request.log.warn({ err: error, check }, 'readiness check failed')
     })

@@ -1,4 +1,5 @@
 // The only module that reads process.env. Everything else receives a Config.
+import { existsSync } from 'node:fs'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 
@@ -114,6 +115,18 @@ export interface LoadConfigOptions {
   embeddedDatabase?: boolean
   /** A worker-only process needs no webhook secrets or API tokens. */
   role?: ConfigRole
+}
+
+/**
+ * Puts the variables of `.env` (in the working directory) into the environment, for the development
+ * entry points only: `npm run dev`, `paddle:send` and `paddle:listen`. A variable already set in the
+ * environment wins. The production entry points (`npm start`, the worker, the migrate step) never call
+ * this: in production the environment is the configuration. Returns whether there was a file.
+ */
+export function loadDevelopmentEnvFile (path = '.env'): boolean {
+  if (!existsSync(path)) return false
+  process.loadEnvFile(path)
+  return true
 }
 
 export class ConfigError extends Error {
