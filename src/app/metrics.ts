@@ -10,7 +10,9 @@ const BACKLOG: RawStatement = {
       (SELECT COALESCE(extract(epoch FROM now() - min(received_at)), 0) FROM paddle_inbox WHERE status = 'pending')::float8 AS inbox_oldest_pending_seconds,
       (SELECT count(*) FROM paddle_inbox WHERE status = 'dead')::int AS inbox_dead,
       (SELECT count(*) FROM email_events WHERE status = 'pending')::int AS email_pending,
-      (SELECT count(*) FROM email_events WHERE status = 'dead')::int AS email_dead`,
+      (SELECT count(*) FROM email_events WHERE status = 'dead')::int AS email_dead,
+      (SELECT count(*) FROM entitlement_events WHERE status = 'pending')::int AS entitlement_pending,
+      (SELECT count(*) FROM entitlement_events WHERE status = 'dead')::int AS entitlement_dead`,
 }
 
 export function createServiceMetrics (database: DatabaseHandle): Metrics {

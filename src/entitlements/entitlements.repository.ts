@@ -59,7 +59,7 @@ interface Row {
 /** What the decision reads, and the subscription as the answer shows it (JSON text, see above). */
 export type AccountSubscription = EntitlementSubscription & { json: string }
 
-export async function findAccountSubscriptions (database: DatabaseHandle, accountId: string): Promise<AccountSubscription[]> {
+export async function findAccountSubscriptions (database: Pick<DatabaseHandle, 'query'>, accountId: string): Promise<AccountSubscription[]> {
   const rows = await database.query<Row>(ACCOUNT_SUBSCRIPTIONS, [accountId])
   return rows.map((row) => ({
     id: row.id,
