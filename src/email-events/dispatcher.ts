@@ -16,7 +16,6 @@ import { describeError, errorSummary } from '../platform/safe-error.js'
 import { claimDeliverable, EMAIL_STREAM, markDelivered, markFailed, type ClaimedEvent, type OutboxStream } from './email-events.repository.js'
 import { standardWebhookHeaders } from './signing.js'
 
-export const EMAIL_EVENTS_CHANNEL = EMAIL_STREAM.channel
 const EVENTS_PER_SLOT = 4
 
 export interface DispatcherOptions {

@@ -2,7 +2,7 @@
  * The contract with the receivers of entitlement.changed: served in the OpenAPI document and written
  * out as docs/entitlement-events.schema.json by `npm run entitlement-events:schema`.
  */
-import { Type, type Static } from '@sinclair/typebox'
+import { Type } from '@sinclair/typebox'
 import { Nullable, Timestamp } from '../platform/schemas.js'
 import { AccessSchema, Entitlement, ReasonSchema } from './entitlements.routes.js'
 
@@ -21,8 +21,6 @@ export const EntitlementChangedEvent = Type.Object({
     previous: Type.Object({ access: AccessSchema, reason: ReasonSchema }, { description: 'The answer before (denied / no_subscription for an account never told about)' }),
   }),
 }, { $id: 'EntitlementEvent.entitlement.changed', title: 'entitlement.changed', description: 'An account\'s entitlement answer changed (GET /internal/accounts/:accountId/entitlement would now answer data.entitlement)' })
-
-export type EntitlementChangedEventBody = Static<typeof EntitlementChangedEvent>
 
 /** One standalone JSON Schema document. */
 export function entitlementEventsJsonSchema (): Record<string, unknown> {
