@@ -1,11 +1,12 @@
 /** The queues' backlog as operators watch it: the metrics' gauges and the readiness check's inbox lag. */
 import { sql, type SQL } from 'drizzle-orm'
 import { selectRows, type DatabaseHandle } from '../db/client.js'
-import { emailEventsTable, paddleInboxTable } from '../db/schema.js'
+import { emailEventsTable, entitlementEventsTable, paddleInboxTable } from '../db/schema.js'
 import type { Backlog } from '../platform/metrics.js'
 
 const inbox = paddleInboxTable
 const email = emailEventsTable
+const entitlement = entitlementEventsTable
 
 /** Seconds the oldest pending inbox row has waited (0 when none is pending). */
 const oldestPendingSeconds: SQL = sql`(SELECT COALESCE(extract(epoch FROM now() - min(${inbox.receivedAt})), 0)
@@ -18,7 +19,9 @@ export async function readBacklog (database: Pick<DatabaseHandle, 'db'>): Promis
       ${oldestPendingSeconds} AS inbox_oldest_pending_seconds,
       (SELECT count(*) FROM ${inbox} WHERE ${inbox.status} = 'dead')::int AS inbox_dead,
       (SELECT count(*) FROM ${email} WHERE ${email.status} = 'pending')::int AS email_pending,
-      (SELECT count(*) FROM ${email} WHERE ${email.status} = 'dead')::int AS email_dead`)
+      (SELECT count(*) FROM ${email} WHERE ${email.status} = 'dead')::int AS email_dead,
+      (SELECT count(*) FROM ${entitlement} WHERE ${entitlement.status} = 'pending')::int AS entitlement_pending,
+      (SELECT count(*) FROM ${entitlement} WHERE ${entitlement.status} = 'dead')::int AS entitlement_dead`)
   return row ?? null
 }
 

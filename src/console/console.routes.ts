@@ -10,7 +10,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { listEvents, redrive, subscriptionTimeline } from '../admin/admin.repository.js'
 import { findSubscriptions } from '../billing/billing.queries.js'
 import { toSubscriptionResponse } from '../billing/billing.serializers.js'
-import { redeliver } from '../email-events/email-events.repository.js'
+import { EMAIL_STREAM, redeliver } from '../email-events/email-events.repository.js'
 import { decideEntitlement, type EntitlementPolicy } from '../entitlements/decide.js'
 import { findAccountSubscriptions } from '../entitlements/entitlements.repository.js'
 import { KNOWN_EVENT_TYPES } from '../paddle/event-types.js'
@@ -232,7 +232,7 @@ export const consoleRoutes: FastifyPluginAsyncTypebox<ConsoleRoutesOptions> = as
     schema: { params: Type.Object({ id: Type.String({ pattern: '^eml_[a-z0-9]{1,64}$' }) }), body: CsrfForm },
     preHandler: checkCsrf,
   }, async (request, reply) => {
-    const result = await redeliver(database, request.params.id)
+    const result = await redeliver(database, EMAIL_STREAM, request.params.id)
     if (result === 'redelivering') request.log.info({ email_event_id: request.params.id }, 'email event put back for delivery from the console')
     return await reply.redirect(backTo(request.body.back, { done: result, id: request.params.id }), 303)
   })

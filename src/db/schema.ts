@@ -210,39 +210,47 @@ export const EMAIL_EVENT_STATUSES = ['pending', 'delivered', 'dead', 'suppressed
 export type EmailEventStatus = typeof EMAIL_EVENT_STATUSES[number]
 
 /**
+ * The delivery columns every outbox shares (email events, entitlement events): one dispatcher and one
+ * delivery repository serve them all, parameterised by the table (email-events.repository.ts).
+ */
+function outboxColumns () {
+  return {
+    /** Public id, the Standard Webhooks `webhook-id`. */
+    id: text('id').primaryKey(),
+    /** Insertion order within a transaction; with tx_id, the pull feed's cursor. */
+    seq: bigint('seq', { mode: 'number' }).generatedAlwaysAsIdentity(),
+    /** The writing transaction's id: rows are served only once every older transaction has ended (see email-events.repository.ts). */
+    txId: bigint('tx_id', { mode: 'number' }).notNull().default(sql`(pg_current_xact_id()::text)::bigint`),
+    type: text('type').notNull(),
+    idempotencyKey: text('idempotency_key').notNull().unique(),
+    occurredAt: timestamptz('occurred_at').notNull(),
+    accountId: text('account_id'),
+    customerId: text('customer_id'),
+    subscriptionId: text('subscription_id'),
+    transactionId: text('transaction_id'),
+    /** Deliveries keep this order: one subscription's (one account's) events reach the receiver in the order they were made. */
+    orderingKey: text('ordering_key').notNull(),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+    /** The Paddle event (or scheduled job) that produced it. */
+    sourceEventId: text('source_event_id'),
+    status: text('status').$type<EmailEventStatus>().notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamptz('next_attempt_at').notNull().default(sql`now()`),
+    /** A dispatcher holds the row until then while it delivers; a crashed one lets go by itself. */
+    leasedUntil: timestamptz('leased_until'),
+    lastError: text('last_error'),
+    lastStatusCode: integer('last_status_code'),
+    deliveredAt: timestamptz('delivered_at'),
+    createdAt: timestamptz('created_at').notNull().default(sql`now()`),
+  }
+}
+
+/**
  * The outbox of events for transactional emails, written in the transaction that applies the Paddle
  * event they come from. `idempotency_key` makes one real change one row, whatever order or duplicates
  * of Paddle events led to it. Personal data never: the email sender looks the customer up by id.
  */
-export const emailEventsTable = pgTable('email_events', {
-  /** Public id, the Standard Webhooks `webhook-id`. */
-  id: text('id').primaryKey(),
-  /** Insertion order within a transaction; with tx_id, the pull feed's cursor. */
-  seq: bigint('seq', { mode: 'number' }).generatedAlwaysAsIdentity(),
-  /** The writing transaction's id: rows are served only once every older transaction has ended (see email-events.repository.ts). */
-  txId: bigint('tx_id', { mode: 'number' }).notNull().default(sql`(pg_current_xact_id()::text)::bigint`),
-  type: text('type').notNull(),
-  idempotencyKey: text('idempotency_key').notNull().unique(),
-  occurredAt: timestamptz('occurred_at').notNull(),
-  accountId: text('account_id'),
-  customerId: text('customer_id'),
-  subscriptionId: text('subscription_id'),
-  transactionId: text('transaction_id'),
-  /** Deliveries keep this order: one subscription's events reach the receiver in the order they were made. */
-  orderingKey: text('ordering_key').notNull(),
-  data: jsonb('data').$type<Record<string, unknown>>().notNull(),
-  /** The Paddle event (or scheduled job) that produced it. */
-  sourceEventId: text('source_event_id'),
-  status: text('status').$type<EmailEventStatus>().notNull().default('pending'),
-  attempts: integer('attempts').notNull().default(0),
-  nextAttemptAt: timestamptz('next_attempt_at').notNull().default(sql`now()`),
-  /** A dispatcher holds the row until then while it delivers; a crashed one lets go by itself. */
-  leasedUntil: timestamptz('leased_until'),
-  lastError: text('last_error'),
-  lastStatusCode: integer('last_status_code'),
-  deliveredAt: timestamptz('delivered_at'),
-  createdAt: timestamptz('created_at').notNull().default(sql`now()`),
-}, (table) => [
+export const emailEventsTable = pgTable('email_events', outboxColumns(), (table) => [
   index('email_events_feed_idx').on(table.txId, table.seq),
   index('email_events_deliverable_idx').on(table.seq).where(sql`status = 'pending'`),
   index('email_events_ordering_idx').on(table.orderingKey, table.seq).where(sql`status = 'pending'`),
@@ -250,6 +258,41 @@ export const emailEventsTable = pgTable('email_events', {
   index('email_events_dead_idx').on(table.createdAt).where(sql`status = 'dead'`),
   index('email_events_created_brin').using('brin', table.createdAt),
   index('email_events_account_idx').on(table.accountId),
+])
+
+/**
+ * The outbox of `entitlement.changed` events (src/entitlements/entitlement-events.ts): the same
+ * delivery columns as email_events, delivered by the same dispatcher to ENTITLEMENT_EVENTS_URL.
+ * Ordered per account (ordering_key = account id).
+ */
+export const entitlementEventsTable = pgTable('entitlement_events', outboxColumns(), (table) => [
+  index('entitlement_events_feed_idx').on(table.txId, table.seq),
+  index('entitlement_events_deliverable_idx').on(table.seq).where(sql`status = 'pending'`),
+  index('entitlement_events_ordering_idx').on(table.orderingKey, table.seq).where(sql`status = 'pending'`),
+  index('entitlement_events_dead_idx').on(table.createdAt).where(sql`status = 'dead'`),
+  index('entitlement_events_created_brin').using('brin', table.createdAt),
+  index('entitlement_events_account_idx').on(table.accountId),
+])
+
+/**
+ * The last entitlement answer emitted per account, so that a change is found by one comparison
+ * (the answer's ETag) and the time-driven check reads only the accounts whose answer falls due.
+ */
+export const entitlementStatesTable = pgTable('entitlement_states', {
+  accountId: text('account_id').primaryKey(),
+  /** The read API's ETag of the last emitted answer (everything but asOf). */
+  etag: text('etag').notNull(),
+  access: text('access').notNull(),
+  reason: text('reason').notNull(),
+  until: timestamptz('until'),
+  subscriptionId: text('subscription_id'),
+  /** entitlement.changed events emitted for the account so far: the last one's `sequence`. */
+  sequence: integer('sequence').notNull(),
+  /** The next moment time alone may change the answer (a subscription's `until`); null: nothing scheduled. */
+  dueAt: timestamptz('due_at'),
+  updatedAt: timestamptz('updated_at').notNull().default(sql`now()`),
+}, (table) => [
+  index('entitlement_states_due_idx').on(table.dueAt).where(sql`due_at IS NOT NULL`),
 ])
 
 /** That an erasure of a customer's personal data happened, and when; never what was erased. */

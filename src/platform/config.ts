@@ -64,8 +64,12 @@ export const ConfigSchema = Type.Object({
   EMAIL_EVENTS_SIGNING_SECRET: Type.Optional(Type.String({ description: 'Standard Webhooks secret (whsec_ + base64) signing the pushed email events; required with EMAIL_EVENTS_URL' })),
   EMAIL_EVENTS_MAX_ATTEMPTS: integer('Delivery attempts of one email event before it is dead (12: about a day)', { default: 12, minimum: 1, maximum: 100 }),
   EMAIL_EVENTS_TIMEOUT_MS: integer('Longest wait for the email receiver to answer one delivery', { default: 5000, minimum: 100, maximum: 60000 }),
-  DISPATCHER_ENABLED: Type.Boolean({ description: 'Push email events from this process when EMAIL_EVENTS_URL is set', default: true }),
-  DISPATCHER_CONCURRENCY: integer('Email event deliveries in flight at once, per process', { default: 16, minimum: 1, maximum: 256 }),
+  ENTITLEMENT_EVENTS_URL: Type.Optional(Type.String({ description: 'Where entitlement.changed events are pushed (POST, Standard Webhooks signatures); unset: pull only', pattern: '^https?://' })),
+  ENTITLEMENT_EVENTS_SIGNING_SECRET: Type.Optional(Type.String({ description: 'Standard Webhooks secret (whsec_ + base64) signing the pushed entitlement events; required with ENTITLEMENT_EVENTS_URL' })),
+  ENTITLEMENT_EVENTS_MAX_ATTEMPTS: integer('Delivery attempts of one entitlement event before it is dead (12: about a day)', { default: 12, minimum: 1, maximum: 100 }),
+  ENTITLEMENT_EVENTS_TIMEOUT_MS: integer('Longest wait for the entitlement receiver to answer one delivery', { default: 5000, minimum: 100, maximum: 60000 }),
+  DISPATCHER_ENABLED: Type.Boolean({ description: 'Push email and entitlement events from this process when their URL is set', default: true }),
+  DISPATCHER_CONCURRENCY: integer('Deliveries in flight at once, per process and stream', { default: 16, minimum: 1, maximum: 256 }),
   SCHEDULER_ENABLED: Type.Boolean({ description: 'Run the scheduled jobs (trial-ending notices...) from this process', default: true }),
   INBOX_PAYLOAD_RETENTION_DAYS: integer('Days after which inbox payloads are dropped (the envelope stays)', { default: 30, minimum: 1, maximum: 3650 }),
   EMAIL_EVENT_RETENTION_DAYS: integer('Days after which delivered (and suppressed) email events are deleted', { default: 90, minimum: 1, maximum: 3650 }),
@@ -103,7 +107,7 @@ export type Config = Omit<ConfigFromEnv, 'PADDLE_WEBHOOK_SECRETS' | 'INTERNAL_AP
 }
 
 /** Variables whose values must never be echoed back, even when malformed. */
-const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRETS', 'INTERNAL_API_TOKENS', 'DATABASE_URL', 'EMAIL_EVENTS_SIGNING_SECRET', 'EMAIL_EVENTS_URL', 'PADDLE_API_KEY', 'CONSOLE_SESSION_SECRET'])
+const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRETS', 'INTERNAL_API_TOKENS', 'DATABASE_URL', 'EMAIL_EVENTS_SIGNING_SECRET', 'EMAIL_EVENTS_URL', 'ENTITLEMENT_EVENTS_SIGNING_SECRET', 'ENTITLEMENT_EVENTS_URL', 'PADDLE_API_KEY', 'CONSOLE_SESSION_SECRET'])
 const MIN_TOKEN_LENGTH = 16
 
 export type ConfigRole = 'service' | 'worker'
@@ -164,8 +168,10 @@ export function loadConfig (options: LoadConfigOptions = {}): Config {
       embeddedAllowed: development || embeddedDatabase || data.PGLITE_DIR !== undefined,
       production: env.NODE_ENV === 'production',
     }),
-    ...checkEmailPush(parsed.EMAIL_EVENTS_URL, parsed.EMAIL_EVENTS_SIGNING_SECRET),
+    ...checkPush('EMAIL_EVENTS', parsed.EMAIL_EVENTS_URL, parsed.EMAIL_EVENTS_SIGNING_SECRET),
     ...checkNoCredentials('EMAIL_EVENTS_URL', parsed.EMAIL_EVENTS_URL),
+    ...checkPush('ENTITLEMENT_EVENTS', parsed.ENTITLEMENT_EVENTS_URL, parsed.ENTITLEMENT_EVENTS_SIGNING_SECRET),
+    ...checkNoCredentials('ENTITLEMENT_EVENTS_URL', parsed.ENTITLEMENT_EVENTS_URL),
     ...checkNoCredentials('PADDLE_ENVIRONMENT', /^https?:\/\//.test(parsed.PADDLE_ENVIRONMENT) ? parsed.PADDLE_ENVIRONMENT : undefined),
     ...checkNoCredentials('RECEIPT_URL_TEMPLATE', parsed.RECEIPT_URL_TEMPLATE),
     ...checkPaddleApi(parsed.PADDLE_API_KEY, parsed.PADDLE_ENVIRONMENT),
@@ -210,21 +216,22 @@ function checkDatabaseChosen (url: string | undefined, options: { embeddedAllowe
   return ['DATABASE_URL: is required (postgres://user:password@host:5432/database); only npm run dev, or a process given PGLITE_DIR, uses the embedded PGlite database']
 }
 
-function checkEmailPush (url: string | undefined, secret: string | undefined): string[] {
+/** A push target (EMAIL_EVENTS, ENTITLEMENT_EVENTS): a URL needs its signing secret, and a secret must be one. */
+function checkPush (prefix: 'EMAIL_EVENTS' | 'ENTITLEMENT_EVENTS', url: string | undefined, secret: string | undefined): string[] {
   const problems: string[] = []
   if (url !== undefined) {
     try {
       // eslint-disable-next-line no-new
       new URL(url)
     } catch {
-      problems.push('EMAIL_EVENTS_URL: must be an http:// or https:// URL')
+      problems.push(`${prefix}_URL: must be an http:// or https:// URL`)
     }
-    if (secret === undefined) problems.push('EMAIL_EVENTS_SIGNING_SECRET: is required when EMAIL_EVENTS_URL is set (whsec_ + base64)')
+    if (secret === undefined) problems.push(`${prefix}_SIGNING_SECRET: is required when ${prefix}_URL is set (whsec_ + base64)`)
   }
   if (secret !== undefined) {
     const key = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret)?.[1]
     if (key === undefined || Buffer.from(key, 'base64').length < 24) {
-      problems.push('EMAIL_EVENTS_SIGNING_SECRET: must be whsec_ followed by at least 24 bytes in base64')
+      problems.push(`${prefix}_SIGNING_SECRET: must be whsec_ followed by at least 24 bytes in base64`)
     }
   }
   return problems
