@@ -4,12 +4,12 @@
  *
  *   entries (server.ts, worker.ts, dev.ts)
  *   app/                the composition root: the only folder that imports every feature
- *   features            intake/ processing/ billing/ entitlements/ email-events/ privacy/ admin/ reconcile/
+ *   features            intake/ processing/ billing/ entitlements/ email-events/ privacy/ admin/ reconcile/ console/
  *   paddle/             Paddle's formats, pure
  *   db/                 drivers, schema, migrations
  *   platform/           config, logger, errors, clock, time, auth, metrics, tracing
  */
-const FEATURES = '^src/(intake|processing|billing|entitlements|email-events|privacy|admin|reconcile)/'
+const FEATURES = '^src/(intake|processing|billing|entitlements|email-events|privacy|admin|reconcile|console)/'
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

@@ -2,8 +2,10 @@
  * Entitlement reads: with 100,000 subscriptions loaded, GET /internal/accounts/:id/entitlement at 32
  * connections against the built service, beside the same lookup straight through `pg` in the same run.
  */
+import { drizzle } from 'drizzle-orm/node-postgres'
 import pg from 'pg'
-import { ACCOUNT_SUBSCRIPTIONS } from '../src/entitlements/entitlements.repository.js'
+import type { Database } from '../src/db/client.js'
+import { accountSubscriptionsStatement } from '../src/entitlements/entitlements.repository.js'
 import { runLoad } from './http-load.js'
 import { cpuDifference, microsPer, postgresCpuSeconds, printTable, processCpuSeconds, startBuilt, straightThroughPg } from './support.js'
 
@@ -70,7 +72,7 @@ export async function benchEntitlement (options: EntitlementOptions): Promise<vo
   await service.stop()
 
   const straight = await straightThroughPg(options.databaseUrl, options.connections, options.durationSeconds,
-    ACCOUNT_SUBSCRIPTIONS, () => [randomAccount(options.subscriptions)])
+    accountSubscriptionsStatement(drizzle.mock() as unknown as Database), () => [randomAccount(options.subscriptions)])
   printTable(`Entitlement reads: ${options.subscriptions} subscriptions, ${options.connections} connections, ${options.durationSeconds} s`,
     ['path', 'requests/s', 'p50 ms', 'p99 ms', 'errors', 'service CPU us/req', 'postgres CPU us/req'],
     [

@@ -1,14 +1,16 @@
 /**
- * `npm run bench [-- intake processing ...]`: builds the service, then measures it against PostgreSQL
+ * `npm run bench [-- intake processing backfill ...]`: builds the service, then measures it against PostgreSQL
  * in fresh databases on BENCH_DATABASE_URL's server (default: this machine's, postgres://postgres@127.0.0.1:5432).
  */
 import pino from 'pino'
 import { createDatabase } from '../src/db/client.js'
 import { runMigrations } from '../src/db/migrate.js'
+import { benchBackfill } from './backfill.js'
 import { benchDispatch } from './dispatch.js'
 import { benchEntitlement } from './entitlement.js'
 import { benchIntake } from './intake.js'
 import { benchHistory, benchProcessing } from './processing.js'
+import { benchSqlBuilder } from './sql-builder.js'
 import { createBenchDatabase, type BenchDatabase } from './support.js'
 
 type Bench = (freshDatabase: () => Promise<BenchDatabase>) => Promise<void>
@@ -26,6 +28,15 @@ const BENCHES: Record<string, Bench> = {
   history: async (freshDatabase) => { await benchHistory({ freshDatabase, backlog: 3_000 }) },
   dispatch: async (freshDatabase) => {
     await benchDispatch({ freshDatabase, backlog: 20_000, webhooksPerSecond: 200, durationSeconds: 20 })
+  },
+  backfill: async (freshDatabase) => { await benchBackfill({ freshDatabase, customers: 1500 }) },
+  'sql-builder': async (freshDatabase) => {
+    const database = await freshDatabase()
+    try {
+      await benchSqlBuilder({ databaseUrl: database.url, events: 20_000 })
+    } finally {
+      await database.drop()
+    }
   },
   entitlement: async (freshDatabase) => {
     const database = await freshDatabase()

@@ -7,6 +7,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ConflictError, NotFoundError } from '../platform/errors.js'
 import { errorResponses, ErrorResponse, Nullable, NullableTimestamp, paddleId, Timestamp } from '../platform/schemas.js'
 import { listEvents, redrive, subscriptionTimeline } from './admin.repository.js'
+import { findInboxEvent } from './inbox-event.repository.js'
 
 const InboxEvent = Type.Object({
   eventId: Type.String(),
@@ -15,7 +16,7 @@ const InboxEvent = Type.Object({
   entityId: Nullable(Type.String()),
   customerId: Nullable(Type.String()),
   subscriptionId: Nullable(Type.String()),
-  origin: Type.String({ description: 'webhook or reconcile' }),
+  origin: Type.String({ description: 'webhook, reconcile or backfill' }),
   occurredAt: Timestamp,
   receivedAt: Timestamp,
   status: Type.String({ description: 'pending, failed (a retry is scheduled), processed, ignored or dead' }),
@@ -26,6 +27,8 @@ const InboxEvent = Type.Object({
   lastError: Nullable(Type.String()),
   processedAt: NullableTimestamp,
 })
+
+const EventId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,200}$' })
 
 export interface AdminRoutesOptions {
   /** Wakes the workers after a redrive. */
@@ -47,11 +50,32 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     },
   }, async (request) => ({ events: await listEvents(database, request.query.status, request.query.limit) }))
 
+  app.get('/admin/events/:eventId', {
+    schema: {
+      tags: ['admin'],
+      summary: 'One inbox event, with the allow-listed projection the service kept of it',
+      description: '`payload` is the projection (never the body as received), or null for an entity type the service does not act on ' +
+        'and once the payload is past INBOX_PAYLOAD_RETENTION_DAYS. Customer events\' projections hold the name and email (erasable).',
+      params: Type.Object({ eventId: EventId }),
+      response: {
+        200: Type.Intersect([InboxEvent, Type.Object({
+          notificationId: Nullable(Type.String()),
+          payload: Nullable(Type.Record(Type.String(), Type.Unknown())),
+        })]),
+        ...errorResponses,
+      },
+    },
+  }, async (request) => {
+    const event = await findInboxEvent(database, request.params.eventId)
+    if (event === null) throw new NotFoundError('Event')
+    return event
+  })
+
   app.post('/admin/events/:eventId/redrive', {
     schema: {
       tags: ['admin'],
       summary: 'Apply a dead or failed event again, now',
-      params: Type.Object({ eventId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,200}$' }) }),
+      params: Type.Object({ eventId: EventId }),
       response: { 202: Type.Object({ eventId: Type.String(), status: Type.Literal('pending') }), 409: ErrorResponse, ...errorResponses },
     },
   }, async (request, reply) => {

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { consoleRoutes } from '../console/console.routes.js'
 import type { DatabaseHandle } from '../db/client.js'
 import { createEntitlementCache, type EntitlementCache } from '../entitlements/entitlement-cache.js'
 import { createInboxWriter, type InboxWriter } from '../intake/inbox-writer.js'
@@ -122,6 +124,8 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => typeof json.$id === 'string' ? json.$id : `def-${index}` },
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  // The same document in Swagger UI; its Authorize button takes a bearer token for /internal.
+  await app.register(swaggerUi, { routePrefix: '/docs' })
 
   const readiness = createReadiness(database, config.READY_MAX_INBOX_LAG_SECONDS === 0 ? [] : [inboxLagCheck(database, config.READY_MAX_INBOX_LAG_SECONDS)])
   await app.register(healthRoutes, { prefix: '/health', readiness })
@@ -144,6 +148,11 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
     onVerificationFailed: (reason) => metrics.verificationFailed(reason),
     onReceived: (eventType, outcome, secretIndex) => metrics.webhookReceived(eventType, outcome, secretIndex),
   })
+  const entitlementPolicy = {
+    pastDueGraceDays: config.PAST_DUE_GRACE_DAYS,
+    pausedAccess: config.PAUSED_ACCESS,
+    trialAccess: config.TRIAL_ACCESS,
+  }
   await app.register(internalRoutes, {
     prefix: '/internal',
     tokens: config.INTERNAL_API_TOKENS,
@@ -156,13 +165,21 @@ export async function buildApp (config: Config, dependencies: AppDependencies): 
       clock,
       cache: entitlementCache,
       onAnswer: (access) => metrics.entitlementAnswered(access),
-      policy: {
-        pastDueGraceDays: config.PAST_DUE_GRACE_DAYS,
-        pausedAccess: config.PAUSED_ACCESS,
-        trialAccess: config.TRIAL_ACCESS,
-      },
+      policy: entitlementPolicy,
     },
   })
+  if (config.CONSOLE_ENABLED) {
+    await app.register(consoleRoutes, {
+      prefix: '/console',
+      tokens: config.INTERNAL_API_TOKENS,
+      sessionSecret: config.CONSOLE_SESSION_SECRET,
+      sessionTtlMinutes: config.CONSOLE_SESSION_TTL_MINUTES,
+      publicOrigin: config.CONSOLE_PUBLIC_ORIGIN,
+      clock,
+      policy: entitlementPolicy,
+      ...(dependencies.onEventStored === undefined ? {} : { onRedrive: dependencies.onEventStored }),
+    })
+  }
 
   return app
 }

@@ -1,15 +1,18 @@
 /**
- * The loops that run beside (or without) the HTTP service: the inbox worker, the email-event
- * dispatcher and the scheduled jobs. Each is restartable at any moment without losing work;
+ * The loops that run beside (or without) the HTTP service: the inbox worker, the dispatchers (email
+ * events, entitlement events), the entitlement timer and the scheduled jobs. Each is restartable at any moment without losing work;
  * PostgreSQL is the only state they share.
  */
 import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
 import { ADVISORY_LOCK_KEYS } from '../db/lock-keys.js'
-import { createDispatcher, EMAIL_EVENTS_CHANNEL, type Dispatcher } from '../email-events/dispatcher.js'
+import { createDispatcher, type Dispatcher } from '../email-events/dispatcher.js'
+import { EMAIL_STREAM, type OutboxStream } from '../email-events/email-events.repository.js'
 import { recordEmailEvents } from '../email-events/outbox.js'
 import { announceEntitlementChanges } from '../entitlements/entitlement-cache.js'
-import { recordTrialEndingNotices } from '../email-events/trial-notices.js'
+import { ENTITLEMENT_STREAM, recordEntitlementChanges } from '../entitlements/entitlement-events.js'
+import { createEntitlementTimer, type EntitlementTimer } from '../entitlements/entitlement-timer.js'
+import { recordTrialEndingNotices } from '../email-events/trial-notices.repository.js'
 import { applyRetention } from '../privacy/retention.js'
 import { createWakeSignal, type WakeSignal } from '../db/wake-signal.js'
 import { createInboxWorker, type InboxWorker } from '../processing/worker.js'
@@ -23,10 +26,14 @@ export interface BackgroundLoops {
   worker: InboxWorker
   /** Null when EMAIL_EVENTS_URL is not set: pull only. */
   dispatcher: Dispatcher | null
+  /** Null when ENTITLEMENT_EVENTS_URL is not set: pull only. */
+  entitlementDispatcher: Dispatcher | null
+  /** Emits the entitlement changes time alone makes (runs where the scheduler runs). */
+  entitlementTimer: EntitlementTimer
   scheduler: Scheduler
   /** Null without PADDLE_API_KEY. Its scheduled run is the job `paddle-reconcile`. */
   reconciler: Reconciler | null
-  /** Starts what the configuration enables: worker, dispatcher, scheduler. */
+  /** Starts what the configuration enables: worker, dispatchers, scheduler and entitlement timer. */
   start(): Promise<void>
   stop(): Promise<void>
 }
@@ -49,7 +56,9 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
   const { database, logger, metrics } = dependencies
   const clock = dependencies.clock ?? systemClock
   // The worker tells the dispatcher about new email events: in this process at once, elsewhere by NOTIFY.
-  const emailWake = createWakeSignal(database, { channel: EMAIL_EVENTS_CHANNEL })
+  const emailWake = createWakeSignal(database, { channel: EMAIL_STREAM.channel })
+  const entitlementWake = createWakeSignal(database, { channel: ENTITLEMENT_STREAM.channel })
+  const policy = { pastDueGraceDays: config.PAST_DUE_GRACE_DAYS, pausedAccess: config.PAUSED_ACCESS, trialAccess: config.TRIAL_ACCESS }
   // Reconciliation stores events too: the workers of this process at once, the others by NOTIFY.
   const ownInboxWake = dependencies.wake === undefined ? createWakeSignal(database) : null
   const inboxWake = dependencies.wake ?? ownInboxWake
@@ -60,6 +69,8 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
   // Accounts whose entitlement inputs an event changed, from its apply until its commit: then the
   // caches of this process drop them at once (other processes hear the NOTIFY of the same commit).
   const entitlementChanges = new Map<string, readonly string[]>()
+  // Paddle events whose transaction recorded entitlement events: the dispatcher is woken after the commit.
+  const entitlementEventsRecorded = new Set<string>()
   const worker = createInboxWorker({
     database,
     logger: logger.child({ component: 'worker' }),
@@ -69,13 +80,21 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
     accountIdKey: config.ACCOUNT_ID_CUSTOM_DATA_KEY,
     ...(dependencies.wake === undefined ? {} : { wake: dependencies.wake }),
     afterApply: async (tx, event, applied) => {
-      if (applied.entitlementAccounts.length > 0) entitlementChanges.set(event.eventId, applied.entitlementAccounts)
-      else entitlementChanges.delete(event.eventId)
+      const now = nowTimestamp(clock)
+      entitlementEventsRecorded.delete(event.eventId)
+      if (applied.entitlementAccounts.length > 0) {
+        entitlementChanges.set(event.eventId, applied.entitlementAccounts)
+        // Same transaction, same decision as the read API: an answer this event changed is told once.
+        const changed = await recordEntitlementChanges(tx, applied.entitlementAccounts, { policy, now, sourceEventId: event.eventId })
+        if (changed > 0) entitlementEventsRecorded.add(event.eventId)
+      } else {
+        entitlementChanges.delete(event.eventId)
+      }
       return await recordEmailEvents(tx, event, applied, {
         maxAgeHours: config.EMAIL_EVENT_MAX_AGE_HOURS,
         receiptUrlTemplate: config.RECEIPT_URL_TEMPLATE ?? null,
         emailEventsOnImport: config.EMAIL_EVENTS_ON_IMPORT,
-      }, nowTimestamp(clock))
+      }, now)
     },
     onProcessed: (event, result) => {
       const changed = entitlementChanges.get(event.eventId)
@@ -84,24 +103,47 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
         announceEntitlementChanges(database, changed)
       }
       if (result.recorded > 0) emailWake.notify()
+      if (entitlementEventsRecorded.delete(event.eventId)) entitlementWake.notify()
       metrics?.eventProcessed(event, result.status, result.outcome, clock())
     },
   })
 
-  const dispatcher = config.EMAIL_EVENTS_URL === undefined || config.EMAIL_EVENTS_SIGNING_SECRET === undefined
-    ? null
-    : createDispatcher({
-      database,
-      logger: logger.child({ component: 'dispatcher' }),
-      url: config.EMAIL_EVENTS_URL,
-      signingSecret: config.EMAIL_EVENTS_SIGNING_SECRET,
-      maxAttempts: config.EMAIL_EVENTS_MAX_ATTEMPTS,
-      timeoutMs: config.EMAIL_EVENTS_TIMEOUT_MS,
-      concurrency: config.DISPATCHER_CONCURRENCY,
-      pollIntervalMs: config.WORKER_POLL_INTERVAL_MS,
-      wake: emailWake,
-      ...(metrics === undefined ? {} : { onAttempt: (outcome: 'delivered' | 'retry' | 'dead') => metrics.emailDeliveryAttempt(outcome) }),
-    })
+  const makeDispatcher = (stream: OutboxStream, target: { url: string | undefined, secret: string | undefined, maxAttempts: number, timeoutMs: number }, wake: WakeSignal): Dispatcher | null =>
+    target.url === undefined || target.secret === undefined
+      ? null
+      : createDispatcher({
+        stream,
+        database,
+        logger: logger.child({ component: 'dispatcher', stream: stream.name }),
+        url: target.url,
+        signingSecret: target.secret,
+        maxAttempts: target.maxAttempts,
+        timeoutMs: target.timeoutMs,
+        concurrency: config.DISPATCHER_CONCURRENCY,
+        pollIntervalMs: config.WORKER_POLL_INTERVAL_MS,
+        wake,
+        ...(metrics === undefined ? {} : { onAttempt: (outcome: 'delivered' | 'retry' | 'dead') => metrics.deliveryAttempt(stream.name, outcome) }),
+      })
+  const dispatcher = makeDispatcher(EMAIL_STREAM, {
+    url: config.EMAIL_EVENTS_URL,
+    secret: config.EMAIL_EVENTS_SIGNING_SECRET,
+    maxAttempts: config.EMAIL_EVENTS_MAX_ATTEMPTS,
+    timeoutMs: config.EMAIL_EVENTS_TIMEOUT_MS,
+  }, emailWake)
+  const entitlementDispatcher = makeDispatcher(ENTITLEMENT_STREAM, {
+    url: config.ENTITLEMENT_EVENTS_URL,
+    secret: config.ENTITLEMENT_EVENTS_SIGNING_SECRET,
+    maxAttempts: config.ENTITLEMENT_EVENTS_MAX_ATTEMPTS,
+    timeoutMs: config.ENTITLEMENT_EVENTS_TIMEOUT_MS,
+  }, entitlementWake)
+
+  const entitlementTimer = createEntitlementTimer({
+    database,
+    logger: logger.child({ component: 'entitlement-timer' }),
+    policy,
+    clock,
+    onChanged: () => entitlementWake.notify(),
+  })
 
   const jobs: ScheduledJob[] = [{
     name: 'trial-ending-notices',
@@ -138,20 +180,30 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
   return {
     worker,
     dispatcher,
+    entitlementDispatcher,
+    entitlementTimer,
     scheduler,
     reconciler,
     async start () {
       if (config.WORKER_ENABLED) await worker.start()
       if (dispatcher !== null && config.DISPATCHER_ENABLED) await dispatcher.start()
       else if (dispatcher === null) logger.info('EMAIL_EVENTS_URL is not set: email events are served by GET /internal/email-events only')
-      if (config.SCHEDULER_ENABLED) scheduler.start()
+      if (entitlementDispatcher !== null && config.DISPATCHER_ENABLED) await entitlementDispatcher.start()
+      else if (entitlementDispatcher === null) logger.info('ENTITLEMENT_EVENTS_URL is not set: entitlement events are served by GET /internal/entitlement-events only')
+      if (config.SCHEDULER_ENABLED) {
+        scheduler.start()
+        await entitlementTimer.start()
+      }
       describeReconciliation(config, logger)
     },
     async stop () {
       await scheduler.stop()
+      await entitlementTimer.stop()
       await worker.stop()
       await dispatcher?.stop()
+      await entitlementDispatcher?.stop()
       emailWake.close()
+      entitlementWake.close()
       ownInboxWake?.close()
     },
   }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { sql } from 'drizzle-orm'
-import type { DatabaseHandle, RawStatement } from '../db/client.js'
+import { readInboxLagSeconds } from '../admin/backlog.repository.js'
+import type { DatabaseHandle } from '../db/client.js'
 import { findPendingMigrations } from '../db/migrate.js'
 
 export interface ReadinessCheck {
@@ -21,18 +22,12 @@ export interface Readiness {
 
 const CHECK_TIMEOUT_MS = 2_000
 
-const OLDEST_PENDING: RawStatement = {
-  name: 'health_oldest_pending',
-  text: 'SELECT COALESCE(extract(epoch FROM now() - min(received_at)), 0)::float8 AS seconds FROM paddle_inbox WHERE status = \'pending\'',
-}
-
 /** Not ready while the oldest pending inbox row waits longer than `maxSeconds`: the workers are not keeping up. */
 export function inboxLagCheck (database: DatabaseHandle, maxSeconds: number): ReadinessCheck {
   return {
     name: 'inbox_lag',
     check: async () => {
-      const [row] = await database.query<{ seconds: number }>(OLDEST_PENDING, [])
-      const seconds = Math.round(row?.seconds ?? 0)
+      const seconds = Math.round(await readInboxLagSeconds(database))
       return seconds > maxSeconds ? `the oldest pending event has waited ${seconds} s (limit ${maxSeconds} s)` : null
     },
   }
@@ -84,9 +79,11 @@ export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app,
     required: ['status'],
   }
 
-  app.get('/live', { schema: { tags: ['health'], response: { 200: statusSchema } } }, async () => ({ status: 'ok' }))
+  // Probes come every few seconds: their lines are debug, not info (a failure is still logged as such).
+  const config = { completedLogLevel: 'debug' } as const
+  app.get('/live', { config, schema: { tags: ['health'], response: { 200: statusSchema } } }, async () => ({ status: 'ok' }))
 
-  app.get('/ready', { schema: { tags: ['health'], response: { 200: statusSchema, 503: statusSchema } } }, async (request, reply) => {
+  app.get('/ready', { config, schema: { tags: ['health'], response: { 200: statusSchema, 503: statusSchema } } }, async (request, reply) => {
     const { ready, checks } = await options.readiness.evaluate((check, error) => {
       request.log.warn({ err: error, check }, 'readiness check failed')
     })

@@ -1,7 +1,7 @@
 // Process life cycle shared by the entry points: open the database, migrate, serve, shut down cleanly.
 import closeWithGrace from 'close-with-grace'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import type { Logger } from 'pino'
+import type { DestinationStream, Logger } from 'pino'
 import { createDatabase, type DatabaseHandle } from '../db/client.js'
 import { openDatabaseGate, type DatabaseGate } from '../db/database-gate.js'
 import { createWakeSignal } from '../db/wake-signal.js'
@@ -54,8 +54,8 @@ function gateFor (config: Config, database: DatabaseHandle, logger: Logger): Dat
  * the database answers with its schema current; the background loops start then. `started`
  * rejects only when DATABASE_CONNECT_TIMEOUT_SECONDS ran out.
  */
-export async function startService (config: Config): Promise<RunningService> {
-  const logger = createLogger(config)
+export async function startService (config: Config, options: { logDestination?: DestinationStream } = {}): Promise<RunningService> {
+  const logger = createLogger(config, options.logDestination)
   const database = await openDatabase(config, logger, 'tracksera-billing')
   const gate = gateFor(config, database, logger)
   const metrics = createServiceMetrics(database)

@@ -1,4 +1,5 @@
 import type { Transaction } from '../db/client.js'
+import type { InboxOrigin } from '../db/schema.js'
 import type { TableStatements } from '../db/statements.js'
 import { compareVersions } from './version.js'
 
@@ -10,7 +11,7 @@ export interface ApplyContext {
   eventType: string
   /** Canonical microsecond timestamp. */
   occurredAt: string
-  origin: 'webhook' | 'reconcile'
+  origin: InboxOrigin
   /** The custom_data key that carries TrackSera's account id. */
   accountIdKey: string
 }

@@ -1,6 +1,6 @@
 /** Applies one inbox event to the state tables, inside the caller's transaction. */
 import type { Transaction } from '../db/client.js'
-import type { InboxOutcome } from '../db/schema.js'
+import type { InboxOrigin, InboxOutcome } from '../db/schema.js'
 import { isTrackedEntityType, type TrackedEntityType } from '../paddle/event-types.js'
 import { relinkCustomerAccounts, relinkSubscriptionFact, relinkTransactionFact } from './accounts.repository.js'
 import { applyAdjustmentEvent, type AdjustmentState } from './adjustments.apply.js'
@@ -17,7 +17,7 @@ export interface InboxEvent {
   entityId: string | null
   customerId: string | null
   occurredAt: string
-  origin: 'webhook' | 'reconcile'
+  origin: InboxOrigin
   payload: unknown
 }
 

@@ -1,11 +1,41 @@
 // Reads behind the internal API.
-import { and, asc, desc, eq, inArray, lt, or } from 'drizzle-orm'
+import { and, asc, desc, eq, getTableColumns, inArray, lt, or, type SQL } from 'drizzle-orm'
 import type { Database } from '../db/client.js'
 import { adjustmentsTable, customersTable, subscriptionItemsTable, subscriptionsTable, transactionsTable } from '../db/schema.js'
 import type { AdjustmentState } from './adjustments.apply.js'
+import type { StateOf } from './apply-context.js'
 import type { CustomerState } from './customers.apply.js'
-import type { SubscriptionItemRow, SubscriptionState } from './subscriptions.apply.js'
+import type { SubscriptionItemRow, SubscriptionRow, SubscriptionState } from './subscriptions.apply.js'
 import type { TransactionState } from './transactions.apply.js'
+
+const { rowUpdatedAt: _written, ...subscriptionStateColumns } = getTableColumns(subscriptionsTable)
+
+/**
+ * Subscriptions (as SubscriptionState, once folded by foldSubscriptionItems) with their items, in one
+ * round trip: a left join, one row per item, oldest subscription first.
+ */
+export function selectSubscriptionsWithItems (db: Database, condition: SQL | undefined) {
+  return db.select({ subscription: subscriptionStateColumns, item: subscriptionItemsTable }).from(subscriptionsTable)
+    .leftJoin(subscriptionItemsTable, eq(subscriptionItemsTable.subscriptionId, subscriptionsTable.id))
+    .where(condition)
+    .orderBy(asc(subscriptionsTable.paddleCreatedAt), asc(subscriptionsTable.id))
+}
+
+/** The rows of selectSubscriptionsWithItems as subscriptions, in their order, each with its items in price order. */
+export function foldSubscriptionItems (rows: ReadonlyArray<{ subscription: StateOf<SubscriptionRow>, item: SubscriptionItemRow | null }>): SubscriptionState[] {
+  const states = new Map<string, SubscriptionState>()
+  for (const { subscription, item } of rows) {
+    let state = states.get(subscription.id)
+    if (state === undefined) {
+      state = { ...subscription, items: [] }
+      states.set(subscription.id, state)
+    }
+    if (item !== null) state.items.push(item)
+  }
+  const result = [...states.values()]
+  for (const state of result) state.items.sort((a, b) => (a.priceId < b.priceId ? -1 : a.priceId > b.priceId ? 1 : 0))
+  return result
+}
 
 export async function findSubscriptions (db: Database, where: { ids?: string[], customerId?: string, accountId?: string }): Promise<SubscriptionState[]> {
   const condition = where.ids !== undefined
@@ -13,20 +43,7 @@ export async function findSubscriptions (db: Database, where: { ids?: string[], 
     : where.customerId !== undefined
       ? eq(subscriptionsTable.customerId, where.customerId)
       : eq(subscriptionsTable.accountId, where.accountId ?? '')
-  const rows = await db.select().from(subscriptionsTable).where(condition).orderBy(asc(subscriptionsTable.paddleCreatedAt), asc(subscriptionsTable.id))
-  if (rows.length === 0) return []
-  const items = await db.select().from(subscriptionItemsTable)
-    .where(inArray(subscriptionItemsTable.subscriptionId, rows.map((row) => row.id)))
-  const itemsBySubscription = new Map<string, SubscriptionItemRow[]>()
-  for (const item of items) {
-    const list = itemsBySubscription.get(item.subscriptionId) ?? []
-    list.push(item)
-    itemsBySubscription.set(item.subscriptionId, list)
-  }
-  return rows.map(({ rowUpdatedAt: _written, ...row }) => ({
-    ...row,
-    items: (itemsBySubscription.get(row.id) ?? []).sort((a, b) => (a.priceId < b.priceId ? -1 : a.priceId > b.priceId ? 1 : 0)),
-  }))
+  return foldSubscriptionItems(await selectSubscriptionsWithItems(db, condition))
 }
 
 export async function findCustomer (db: Database, id: string): Promise<CustomerState | null> {

@@ -9,4 +9,6 @@ export const ADVISORY_LOCK_KEYS = {
   trialNotices: 7_301_101,
   retention: 7_301_102,
   reconcile: 7_301_103,
+  /** One backfill at a time, whichever process or CLI starts it (reconcile/backfill.ts). */
+  backfill: 7_301_104,
 } as const

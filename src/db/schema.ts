@@ -7,6 +7,13 @@ export type InboxStatus = typeof INBOX_STATUSES[number]
 /** What processing did: `applied` changed state (or re-applied the same version), `stale` was older than the state. */
 export const INBOX_OUTCOMES = ['applied', 'stale', 'ignored'] as const
 export type InboxOutcome = typeof INBOX_OUTCOMES[number]
+/**
+ * Where an inbox row came from: a signed `webhook`; Paddle's event log or current state (`reconcile`:
+ * catch-up, drift resync); or Paddle's list endpoints (`backfill`: the history of an account the
+ * service was switched on for, applied silently, see reconcile/backfill.ts).
+ */
+export const INBOX_ORIGINS = ['webhook', 'reconcile', 'backfill'] as const
+export type InboxOrigin = typeof INBOX_ORIGINS[number]
 
 /**
  * Every verified Paddle event, once (keyed by event_id, never notification_id: a replay gets a new
@@ -21,7 +28,7 @@ export const paddleInboxTable = pgTable('paddle_inbox', {
   customerId: text('customer_id'),
   subscriptionId: text('subscription_id'),
   occurredAt: timestamptz('occurred_at').notNull(),
-  origin: text('origin').$type<'webhook' | 'reconcile'>().notNull().default('webhook'),
+  origin: text('origin').$type<InboxOrigin>().notNull().default('webhook'),
   payload: jsonb('payload').$type<Record<string, unknown>>(),
   status: text('status').$type<InboxStatus>().notNull().default('pending'),
   attempts: integer('attempts').notNull().default(0),
@@ -205,41 +212,49 @@ export const EMAIL_EVENT_STATUSES = ['pending', 'delivered', 'dead', 'suppressed
 export type EmailEventStatus = typeof EMAIL_EVENT_STATUSES[number]
 
 /**
+ * The delivery columns every outbox shares (email events, entitlement events): one dispatcher and one
+ * delivery repository serve them all, parameterised by the table (email-events.repository.ts).
+ */
+function outboxColumns () {
+  return {
+    /** Public id, the Standard Webhooks `webhook-id`. */
+    id: text('id').primaryKey(),
+    /** Insertion order within a transaction; with tx_id, the pull feed's cursor. */
+    seq: bigint('seq', { mode: 'number' }).generatedAlwaysAsIdentity(),
+    /** The writing transaction's id: rows are served only once every older transaction has ended (see email-events.repository.ts). */
+    txId: bigint('tx_id', { mode: 'number' }).notNull().default(sql`(pg_current_xact_id()::text)::bigint`),
+    type: text('type').notNull(),
+    idempotencyKey: text('idempotency_key').notNull().unique(),
+    occurredAt: timestamptz('occurred_at').notNull(),
+    accountId: text('account_id'),
+    customerId: text('customer_id'),
+    subscriptionId: text('subscription_id'),
+    transactionId: text('transaction_id'),
+    /** Deliveries keep this order: one subscription's (one account's) events reach the receiver in the order they were made. */
+    orderingKey: text('ordering_key').notNull(),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+    /** The Paddle event (or scheduled job) that produced it. */
+    sourceEventId: text('source_event_id'),
+    status: text('status').$type<EmailEventStatus>().notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamptz('next_attempt_at').notNull().default(sql`now()`),
+    /** A dispatcher holds the row until then while it delivers; a crashed one lets go by itself. */
+    leasedUntil: timestamptz('leased_until'),
+    lastError: text('last_error'),
+    lastStatusCode: integer('last_status_code'),
+    deliveredAt: timestamptz('delivered_at'),
+    createdAt: timestamptz('created_at').notNull().default(sql`now()`),
+    /** W3C traceparent of the processing that wrote it (null with tracing off): each delivery's span continues that trace. */
+    traceparent: text('traceparent'),
+  }
+}
+
+/**
  * The outbox of events for transactional emails, written in the transaction that applies the Paddle
  * event they come from. `idempotency_key` makes one real change one row, whatever order or duplicates
  * of Paddle events led to it. Personal data never: the email sender looks the customer up by id.
  */
-export const emailEventsTable = pgTable('email_events', {
-  /** Public id, the Standard Webhooks `webhook-id`. */
-  id: text('id').primaryKey(),
-  /** Insertion order within a transaction; with tx_id, the pull feed's cursor. */
-  seq: bigint('seq', { mode: 'number' }).generatedAlwaysAsIdentity(),
-  /** The writing transaction's id: rows are served only once every older transaction has ended (see email-events.repository.ts). */
-  txId: bigint('tx_id', { mode: 'number' }).notNull().default(sql`(pg_current_xact_id()::text)::bigint`),
-  type: text('type').notNull(),
-  idempotencyKey: text('idempotency_key').notNull().unique(),
-  occurredAt: timestamptz('occurred_at').notNull(),
-  accountId: text('account_id'),
-  customerId: text('customer_id'),
-  subscriptionId: text('subscription_id'),
-  transactionId: text('transaction_id'),
-  /** Deliveries keep this order: one subscription's events reach the receiver in the order they were made. */
-  orderingKey: text('ordering_key').notNull(),
-  data: jsonb('data').$type<Record<string, unknown>>().notNull(),
-  /** The Paddle event (or scheduled job) that produced it. */
-  sourceEventId: text('source_event_id'),
-  status: text('status').$type<EmailEventStatus>().notNull().default('pending'),
-  attempts: integer('attempts').notNull().default(0),
-  nextAttemptAt: timestamptz('next_attempt_at').notNull().default(sql`now()`),
-  /** A dispatcher holds the row until then while it delivers; a crashed one lets go by itself. */
-  leasedUntil: timestamptz('leased_until'),
-  lastError: text('last_error'),
-  lastStatusCode: integer('last_status_code'),
-  deliveredAt: timestamptz('delivered_at'),
-  createdAt: timestamptz('created_at').notNull().default(sql`now()`),
-  /** W3C traceparent of the processing that wrote it (null with tracing off): each delivery's span continues that trace. */
-  traceparent: text('traceparent'),
-}, (table) => [
+export const emailEventsTable = pgTable('email_events', outboxColumns(), (table) => [
   index('email_events_feed_idx').on(table.txId, table.seq),
   index('email_events_deliverable_idx').on(table.seq).where(sql`status = 'pending'`),
   index('email_events_ordering_idx').on(table.orderingKey, table.seq).where(sql`status = 'pending'`),
@@ -247,6 +262,41 @@ export const emailEventsTable = pgTable('email_events', {
   index('email_events_dead_idx').on(table.createdAt).where(sql`status = 'dead'`),
   index('email_events_created_brin').using('brin', table.createdAt),
   index('email_events_account_idx').on(table.accountId),
+])
+
+/**
+ * The outbox of `entitlement.changed` events (src/entitlements/entitlement-events.ts): the same
+ * delivery columns as email_events, delivered by the same dispatcher to ENTITLEMENT_EVENTS_URL.
+ * Ordered per account (ordering_key = account id).
+ */
+export const entitlementEventsTable = pgTable('entitlement_events', outboxColumns(), (table) => [
+  index('entitlement_events_feed_idx').on(table.txId, table.seq),
+  index('entitlement_events_deliverable_idx').on(table.seq).where(sql`status = 'pending'`),
+  index('entitlement_events_ordering_idx').on(table.orderingKey, table.seq).where(sql`status = 'pending'`),
+  index('entitlement_events_dead_idx').on(table.createdAt).where(sql`status = 'dead'`),
+  index('entitlement_events_created_brin').using('brin', table.createdAt),
+  index('entitlement_events_account_idx').on(table.accountId),
+])
+
+/**
+ * The last entitlement answer emitted per account, so that a change is found by one comparison
+ * (the answer's ETag) and the time-driven check reads only the accounts whose answer falls due.
+ */
+export const entitlementStatesTable = pgTable('entitlement_states', {
+  accountId: text('account_id').primaryKey(),
+  /** The read API's ETag of the last emitted answer (everything but asOf). */
+  etag: text('etag').notNull(),
+  access: text('access').notNull(),
+  reason: text('reason').notNull(),
+  until: timestamptz('until'),
+  subscriptionId: text('subscription_id'),
+  /** entitlement.changed events emitted for the account so far: the last one's `sequence`. */
+  sequence: integer('sequence').notNull(),
+  /** The next moment time alone may change the answer (a subscription's `until`); null: nothing scheduled. */
+  dueAt: timestamptz('due_at'),
+  updatedAt: timestamptz('updated_at').notNull().default(sql`now()`),
+}, (table) => [
+  index('entitlement_states_due_idx').on(table.dueAt).where(sql`due_at IS NOT NULL`),
 ])
 
 /** That an erasure of a customer's personal data happened, and when; never what was erased. */
@@ -263,3 +313,29 @@ export const jobStateTable = pgTable('job_state', {
   state: jsonb('state').$type<Record<string, unknown>>().notNull(),
   updatedAt: timestamptz('updated_at').notNull().default(sql`now()`),
 })
+
+export const BACKFILL_RUN_STATUSES = ['running', 'completed', 'failed', 'interrupted'] as const
+export type BackfillRunStatus = typeof BACKFILL_RUN_STATUSES[number]
+
+/**
+ * One backfill run (npm run paddle:backfill, POST /internal/admin/backfill): what it has done so far,
+ * readable from any replica while it runs. The cursors it resumes from live in job_state
+ * (`paddle-backfill`); this is the record operators follow. Counts and ids only, never entity data.
+ */
+export const backfillRunsTable = pgTable('backfill_runs', {
+  id: text('id').primaryKey(),
+  dryRun: boolean('dry_run').notNull(),
+  /** `cli` or `api`: who started it. */
+  trigger: text('trigger').notNull(),
+  status: text('status').$type<BackfillRunStatus>().notNull().default('running'),
+  /** Per entity type: pages, listed, created, updated, unchanged, stale, failed, cursor, done. */
+  progress: jsonb('progress').$type<Record<string, unknown>>().notNull(),
+  /** Why it failed (a safe summary, never entity data). */
+  error: text('error'),
+  startedAt: timestamptz('started_at').notNull().default(sql`now()`),
+  /** Written after every page: a running run whose heartbeat stopped was interrupted. */
+  updatedAt: timestamptz('updated_at').notNull().default(sql`now()`),
+  finishedAt: timestamptz('finished_at'),
+}, (table) => [
+  index('backfill_runs_started_idx').on(table.startedAt),
+])

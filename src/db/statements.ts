@@ -3,6 +3,9 @@
  * query builder costs CPU in this process and, unnamed, a parse and plan in PostgreSQL per call;
  * a named statement is parsed and planned once per connection. The schema stays the one source of
  * truth: column lists and value conversions come from the table definitions.
+ *
+ * Measured by `npm run bench -- sql-builder` (read FOR UPDATE + versioned upsert, 20,000 events): the
+ * builder built per call took 3.4x this process's CPU per event, prepared once 1.26x.
  */
 import { getTableColumns, getTableName, type InferSelectModel } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'

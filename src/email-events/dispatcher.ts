@@ -1,8 +1,9 @@
 /**
- * Pushes email events to EMAIL_EVENTS_URL, signed with Standard Webhooks. At least once: an event is
+ * Pushes an outbox's events (email events to EMAIL_EVENTS_URL, entitlement events to
+ * ENTITLEMENT_EVENTS_URL: one dispatcher per stream), signed with Standard Webhooks. At least once: an event is
  * marked delivered only after a 2xx, and a dispatcher that dies mid-delivery leaves a lease that
  * expires. Failures back off exponentially with jitter (honouring Retry-After on 429/503), 410 gives
- * up at once, and after maxAttempts the event is dead until POST /internal/email-events/:id/redeliver.
+ * up at once, and after maxAttempts the event is dead until POST /internal/<stream>-events/:id/redeliver.
  * It shares nothing with the intake or the worker but the database: a slow or dead receiver holds up
  * neither.
  */
@@ -14,13 +15,14 @@ import { createWorkLoop } from '../db/work-loop.js'
 import { backoffWithJitter } from '../platform/backoff.js'
 import { describeError, errorSummary } from '../platform/safe-error.js'
 import { contextFromTraceparent, describeSpan, tracer } from '../platform/tracing.js'
-import { claimDeliverable, markDelivered, markFailed, type ClaimedEmailEvent } from './email-events.repository.js'
+import { claimDeliverable, EMAIL_STREAM, markDelivered, markFailed, type ClaimedEvent, type OutboxStream } from './email-events.repository.js'
 import { standardWebhookHeaders } from './signing.js'
 
-export const EMAIL_EVENTS_CHANNEL = 'billing_email_events'
 const EVENTS_PER_SLOT = 4
 
 export interface DispatcherOptions {
+  /** Which outbox, and its channel and name (email events when absent). */
+  stream?: OutboxStream
   database: DatabaseHandle
   logger: Logger
   url: string
@@ -65,6 +67,7 @@ type Outcome =
 
 export function createDispatcher (options: DispatcherOptions): Dispatcher {
   const { database, logger } = options
+  const stream = options.stream ?? EMAIL_STREAM
   const send = options.fetch ?? fetch
   const retryDelay = options.retryDelaySeconds ?? ((attempt: number) => defaultDeliveryDelaySeconds(attempt))
   // A slot delivers up to EVENTS_PER_SLOT events of a batch one after another, each within the
@@ -76,12 +79,12 @@ export function createDispatcher (options: DispatcherOptions): Dispatcher {
    * One attempt, in a span that continues the trace of the processing that wrote the event; its
    * context goes to the receiver as `traceparent` (with tracing off, no header is added).
    */
-  async function deliver (event: ClaimedEmailEvent): Promise<Outcome> {
+  async function deliver (event: ClaimedEvent): Promise<Outcome> {
     const parent = contextFromTraceparent(event.traceparent)
-    const span = tracer.startSpan('email_event.deliver', { kind: SpanKind.CLIENT }, parent)
+    const span = tracer.startSpan(`${stream.name}_event.deliver`, { kind: SpanKind.CLIENT }, parent)
     describeSpan(span, () => ({
-      'billing.email_event.id': event.body.id,
-      'billing.email_event.type': event.body.type,
+      [`billing.${stream.name}_event.id`]: event.body.id,
+      [`billing.${stream.name}_event.type`]: event.body.type,
       'billing.delivery.attempt': event.attempts,
       'server.address': new URL(options.url).host,
     }))
@@ -95,7 +98,7 @@ export function createDispatcher (options: DispatcherOptions): Dispatcher {
     return outcome
   }
 
-  async function attempt (event: ClaimedEmailEvent, traced: Context | null): Promise<Outcome> {
+  async function attempt (event: ClaimedEvent, traced: Context | null): Promise<Outcome> {
     const body = JSON.stringify(event.body)
     const headers: Record<string, string> = standardWebhookHeaders(options.signingSecret, event.body.id, Math.floor(Date.now() / 1000), body)
     if (traced !== null) propagation.inject(traced, headers)
@@ -120,13 +123,13 @@ export function createDispatcher (options: DispatcherOptions): Dispatcher {
   }
 
   async function dispatchOnce (): Promise<number> {
-    const claimed = await claimDeliverable(database, options.concurrency * EVENTS_PER_SLOT, leaseSeconds)
+    const claimed = await claimDeliverable(database, stream, options.concurrency * EVENTS_PER_SLOT, leaseSeconds)
     if (claimed.length === 0) return 0
     const delivered: Array<{ id: string, statusCode: number }> = []
     let next = 0
     await Promise.all(Array.from({ length: Math.min(options.concurrency, claimed.length) }, async () => {
       for (let index = next++; index < claimed.length; index = next++) {
-        const event = claimed[index] as ClaimedEmailEvent
+        const event = claimed[index] as ClaimedEvent
         const outcome = await deliver(event)
         if (outcome.kind === 'delivered') {
           delivered.push({ id: event.body.id, statusCode: outcome.statusCode })
@@ -135,22 +138,22 @@ export function createDispatcher (options: DispatcherOptions): Dispatcher {
         }
         const dead = outcome.final || event.attempts >= options.maxAttempts
         const retryInSeconds = outcome.retryAfter ?? retryDelay(event.attempts)
-        await markFailed(database, { id: event.body.id, dead, retryInSeconds, error: outcome.error, statusCode: outcome.statusCode })
+        await markFailed(database, stream, { id: event.body.id, dead, retryInSeconds, error: outcome.error, statusCode: outcome.statusCode })
         options.onAttempt?.(dead ? 'dead' : 'retry')
-        const line = { email_event_id: event.body.id, type: event.body.type, attempts: event.attempts, status_code: outcome.statusCode, problem: outcome.error }
-        if (dead) logger.error(line, 'email event dead: not delivered')
-        else logger.warn({ ...line, retry_in_seconds: Math.round(retryInSeconds) }, 'email event delivery failed; will retry')
+        const line = { stream: stream.name, [`${stream.name}_event_id`]: event.body.id, type: event.body.type, attempts: event.attempts, status_code: outcome.statusCode, problem: outcome.error }
+        if (dead) logger.error(line, `${stream.name} event dead: not delivered`)
+        else logger.warn({ ...line, retry_in_seconds: Math.round(retryInSeconds) }, `${stream.name} event delivery failed; will retry`)
       }
     }))
-    await markDelivered(database, delivered)
+    await markDelivered(database, stream, delivered)
     return claimed.length
   }
 
   const loop = createWorkLoop({
-    name: 'email event dispatcher',
+    name: `${stream.name} event dispatcher`,
     database,
     logger,
-    channel: EMAIL_EVENTS_CHANNEL,
+    channel: stream.channel,
     pollIntervalMs: options.pollIntervalMs,
     wake: options.wake,
     slots: 1,
@@ -163,14 +166,14 @@ export function createDispatcher (options: DispatcherOptions): Dispatcher {
       if (running) return
       running = true
       await loop.start()
-      logger.info({ url: new URL(options.url).origin }, 'email event dispatcher started')
+      logger.info({ stream: stream.name, url: new URL(options.url).origin }, `${stream.name} event dispatcher started`)
     },
     async stop () {
       if (!running) return
       running = false
       // Deliveries in flight finish (bounded by the timeout) and are recorded; nothing is left leased.
       await loop.stop()
-      logger.info('email event dispatcher stopped')
+      logger.info({ stream: stream.name }, `${stream.name} event dispatcher stopped`)
     },
   }
 }

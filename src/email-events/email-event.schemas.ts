@@ -105,18 +105,6 @@ export const EmailEvent = Type.Union(EMAIL_EVENT_SCHEMAS.map((schema) => Type.Re
   description: 'An event for a transactional email',
 })
 
-export interface EmailEventBody {
-  id: string
-  type: EmailEventType
-  idempotencyKey: string
-  occurredAt: string
-  accountId: string | null
-  customerId: string | null
-  subscriptionId: string | null
-  transactionId: string | null
-  data: Record<string, unknown>
-}
-
 /** One standalone JSON Schema document: the union of the event types, each under $defs. */
 export function emailEventsJsonSchema (): Record<string, unknown> {
   const defs = Object.fromEntries(EMAIL_EVENT_SCHEMAS.map((schema) => {

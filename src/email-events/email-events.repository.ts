@@ -1,6 +1,25 @@
+/**
+ * Delivery of an outbox: the pull feed, the dispatcher's claim and outcomes, redelivery. One
+ * implementation for every stream (email events, entitlement events), each an outbox table with the
+ * same delivery columns (schema.ts, outboxColumns) named by its OutboxStream.
+ */
+import { getTableName } from 'drizzle-orm'
 import type { DatabaseHandle, RawStatement } from '../db/client.js'
+import { emailEventsTable, type entitlementEventsTable } from '../db/schema.js'
 import { canonicalTimestamp } from '../platform/timestamps.js'
-import type { EmailEventBody, EmailEventType } from './email-event.schemas.js'
+
+/** An outbox and where its events go: what the dispatcher, the feed and the metrics are parameterised by. */
+export interface OutboxStream {
+  /** The metrics' `stream` label and the logs' name. */
+  name: 'email' | 'entitlement'
+  table: typeof emailEventsTable | typeof entitlementEventsTable
+  /** NOTIFY channel that wakes the dispatchers of this stream. */
+  channel: string
+  /** Public ids start with it (eml_, ent_). */
+  idPrefix: string
+}
+
+export const EMAIL_STREAM: OutboxStream = { name: 'email', table: emailEventsTable, channel: 'billing_email_events', idPrefix: 'eml_' }
 
 /**
  * The pull feed's position: (writing transaction id, sequence). Rows are served only when every
@@ -26,7 +45,7 @@ export function decodeCursor (value: string): FeedCursor | null {
 
 interface EventRow {
   id: string
-  type: EmailEventType
+  type: string
   idempotency_key: string
   occurred_at: string
   account_id: string | null
@@ -36,7 +55,20 @@ interface EventRow {
   data: Record<string, unknown>
 }
 
-export function toEmailEventBody (row: EventRow): EmailEventBody {
+/** What every stream's events carry (email events narrow `type` and `data`, see email-event.schemas.ts). */
+export interface OutboxEventBody {
+  id: string
+  type: string
+  idempotencyKey: string
+  occurredAt: string
+  accountId: string | null
+  customerId: string | null
+  subscriptionId: string | null
+  transactionId: string | null
+  data: Record<string, unknown>
+}
+
+export function toEventBody (row: EventRow): OutboxEventBody {
   return {
     id: row.id,
     type: row.type,
@@ -52,95 +84,97 @@ export function toEmailEventBody (row: EventRow): EmailEventBody {
 
 const EVENT_COLUMNS = 'id, type, idempotency_key, occurred_at, account_id, customer_id, subscription_id, transaction_id, data'
 
-const FEED: RawStatement = {
-  name: 'email_events_feed',
-  text: `SELECT ${EVENT_COLUMNS}, tx_id, seq FROM email_events
+type StatementName = 'feed' | 'redeliver' | 'status' | 'claim' | 'markDelivered' | 'markFailed'
+
+/**
+ * The stream's statements, named per table so that each is parsed and planned once per connection.
+ * The table name comes from the Drizzle schema (getTableName): a renamed table renames them too.
+ */
+function statementsOf (stream: OutboxStream): Record<StatementName, RawStatement> {
+  const known = cachedStatements.get(stream.table)
+  if (known !== undefined) return known
+  const table = getTableName(stream.table)
+  const texts: Record<StatementName, string> = {
+    feed: `SELECT ${EVENT_COLUMNS}, tx_id, seq FROM ${table}
     WHERE (tx_id, seq) > ($1::bigint, $2::bigint) AND status <> 'suppressed'
       AND tx_id < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint
     ORDER BY tx_id, seq
     LIMIT $3`,
-}
-
-/** Suppressed events (about the past) are not in the feed: nobody is to be emailed about them. */
-export async function readFeed (database: DatabaseHandle, after: FeedCursor, limit: number): Promise<{ events: EmailEventBody[], next: FeedCursor }> {
-  const rows = await database.query<EventRow & { tx_id: string, seq: string }>(FEED, [after.txId, after.seq, limit])
-  const last = rows.at(-1)
-  return {
-    events: rows.map(toEmailEventBody),
-    next: last === undefined ? after : { txId: String(last.tx_id), seq: String(last.seq) },
-  }
-}
-
-const REDELIVER: RawStatement = {
-  name: 'email_events_redeliver',
-  text: `UPDATE email_events SET status = 'pending', attempts = 0, next_attempt_at = now(), leased_until = NULL, last_error = NULL
+    redeliver: `UPDATE ${table} SET status = 'pending', attempts = 0, next_attempt_at = now(), leased_until = NULL, last_error = NULL
     WHERE id = $1 AND status = 'dead'
     RETURNING id`,
-}
-
-/** A dead event back to pending; 'not_found' or 'not_dead' when there is nothing to put back. */
-export async function redeliver (database: DatabaseHandle, id: string): Promise<'redelivering' | 'not_found' | 'not_dead'> {
-  const [updated] = await database.query<{ id: string }>(REDELIVER, [id])
-  if (updated !== undefined) return 'redelivering'
-  const [exists] = await database.query<{ status: string }>({ name: 'email_events_status', text: 'SELECT status FROM email_events WHERE id = $1' }, [id])
-  return exists === undefined ? 'not_found' : 'not_dead'
-}
-
-/**
- * Claims deliverable events with a lease (no transaction is held while the receiver answers):
- * pending, due, not leased, and the oldest pending event of their subscription (the ordering key),
- * so that one subscription's events reach the receiver in order. Within one subscription `seq` is
- * commit order: its events are written under the subscription's lock, so one insert commits before
- * the next begins (transaction ids are handed out earlier, before that lock is taken).
- */
-const CLAIM: RawStatement = {
-  name: 'email_events_claim',
-  text: `WITH claimable AS (
-      SELECT c.id FROM email_events c
+    status: `SELECT status FROM ${table} WHERE id = $1`,
+    /**
+     * Claims deliverable events with a lease (no transaction is held while the receiver answers):
+     * pending, due, not leased, and the oldest pending event of their ordering key (a subscription,
+     * an account), so that one key's events reach the receiver in order. Within one key `seq` is
+     * commit order: its events are written under the key's lock, so one insert commits before
+     * the next begins (transaction ids are handed out earlier, before that lock is taken).
+     */
+    claim: `WITH claimable AS (
+      SELECT c.id FROM ${table} c
       WHERE c.status = 'pending' AND c.next_attempt_at <= now() AND (c.leased_until IS NULL OR c.leased_until < now())
         AND NOT EXISTS (
-          SELECT 1 FROM email_events p
+          SELECT 1 FROM ${table} p
           WHERE p.ordering_key = c.ordering_key AND p.status = 'pending' AND p.seq < c.seq)
       ORDER BY c.seq
       LIMIT $1
       FOR UPDATE SKIP LOCKED
     )
-    UPDATE email_events e SET leased_until = now() + make_interval(secs => $2), attempts = e.attempts + 1
+    UPDATE ${table} e SET leased_until = now() + make_interval(secs => $2), attempts = e.attempts + 1
     FROM claimable WHERE e.id = claimable.id
     RETURNING ${EVENT_COLUMNS.split(', ').map((column) => `e.${column}`).join(', ')}, e.attempts, e.traceparent`,
-}
-
-/** `traceparent`: the trace context of the processing that wrote it, which its delivery continues. */
-export interface ClaimedEmailEvent { body: EmailEventBody, attempts: number, traceparent: string | null }
-
-export async function claimDeliverable (database: DatabaseHandle, limit: number, leaseSeconds: number): Promise<ClaimedEmailEvent[]> {
-  const rows = await database.query<EventRow & { attempts: number, traceparent: string | null }>(CLAIM, [limit, leaseSeconds])
-  return rows.map((row) => ({ body: toEmailEventBody(row), attempts: row.attempts, traceparent: row.traceparent }))
-}
-
-const MARK_DELIVERED: RawStatement = {
-  name: 'email_events_mark_delivered',
-  text: `UPDATE email_events e SET status = 'delivered', delivered_at = now(), leased_until = NULL, last_error = NULL,
+    markDelivered: `UPDATE ${table} e SET status = 'delivered', delivered_at = now(), leased_until = NULL, last_error = NULL,
       last_status_code = d.code
     FROM unnest($1::text[], $2::int[]) AS d(id, code)
     WHERE e.id = d.id`,
-}
-
-export async function markDelivered (database: DatabaseHandle, deliveries: Array<{ id: string, statusCode: number }>): Promise<void> {
-  if (deliveries.length === 0) return
-  await database.query(MARK_DELIVERED, [deliveries.map((delivery) => delivery.id), deliveries.map((delivery) => delivery.statusCode)])
-}
-
-const MARK_FAILED: RawStatement = {
-  name: 'email_events_mark_failed',
-  text: `UPDATE email_events SET status = $2, next_attempt_at = now() + make_interval(secs => $3), leased_until = NULL,
+    markFailed: `UPDATE ${table} SET status = $2, next_attempt_at = now() + make_interval(secs => $3), leased_until = NULL,
       last_error = $4, last_status_code = $5
     WHERE id = $1`,
+  }
+  // The email stream keeps the statement names it always had.
+  const prefix = stream.name === 'email' ? 'email_events' : table
+  const made = Object.fromEntries(Object.entries(texts).map(([key, text]) => [key, { name: `${prefix}_${key}`, text }])) as Record<StatementName, RawStatement>
+  cachedStatements.set(stream.table, made)
+  return made
+}
+const cachedStatements = new Map<OutboxStream['table'], Record<StatementName, RawStatement>>()
+
+/** Suppressed events (about the past) are not in the feed: nobody is to be told about them. */
+export async function readFeed (database: DatabaseHandle, stream: OutboxStream, after: FeedCursor, limit: number): Promise<{ events: OutboxEventBody[], next: FeedCursor }> {
+  const rows = await database.query<EventRow & { tx_id: string, seq: string }>(statementsOf(stream).feed, [after.txId, after.seq, limit])
+  const last = rows.at(-1)
+  return {
+    events: rows.map(toEventBody),
+    next: last === undefined ? after : { txId: String(last.tx_id), seq: String(last.seq) },
+  }
+}
+
+/** A dead event back to pending; 'not_found' or 'not_dead' when there is nothing to put back. */
+export async function redeliver (database: DatabaseHandle, stream: OutboxStream, id: string): Promise<'redelivering' | 'not_found' | 'not_dead'> {
+  const [updated] = await database.query<{ id: string }>(statementsOf(stream).redeliver, [id])
+  if (updated !== undefined) return 'redelivering'
+  const [exists] = await database.query<{ status: string }>(statementsOf(stream).status, [id])
+  return exists === undefined ? 'not_found' : 'not_dead'
+}
+
+/** `traceparent`: the trace context of the processing that wrote it, which its delivery continues. */
+export interface ClaimedEvent { body: OutboxEventBody, attempts: number, traceparent: string | null }
+
+export async function claimDeliverable (database: DatabaseHandle, stream: OutboxStream, limit: number, leaseSeconds: number): Promise<ClaimedEvent[]> {
+  const rows = await database.query<EventRow & { attempts: number, traceparent: string | null }>(statementsOf(stream).claim, [limit, leaseSeconds])
+  return rows.map((row) => ({ body: toEventBody(row), attempts: row.attempts, traceparent: row.traceparent }))
+}
+
+export async function markDelivered (database: DatabaseHandle, stream: OutboxStream, deliveries: Array<{ id: string, statusCode: number }>): Promise<void> {
+  if (deliveries.length === 0) return
+  await database.query(statementsOf(stream).markDelivered, [deliveries.map((delivery) => delivery.id), deliveries.map((delivery) => delivery.statusCode)])
 }
 
 export async function markFailed (
   database: DatabaseHandle,
+  stream: OutboxStream,
   failure: { id: string, dead: boolean, retryInSeconds: number, error: string, statusCode: number | null }
 ): Promise<void> {
-  await database.query(MARK_FAILED, [failure.id, failure.dead ? 'dead' : 'pending', failure.retryInSeconds, failure.error, failure.statusCode])
+  await database.query(statementsOf(stream).markFailed, [failure.id, failure.dead ? 'dead' : 'pending', failure.retryInSeconds, failure.error, failure.statusCode])
 }

@@ -53,9 +53,14 @@ const INSERT_EMAIL_EVENTS: RawStatement = {
     RETURNING id`,
 }
 
-/** Derives the events of an applied change and appends them; returns how many were new. */
+/**
+ * Derives the events of an applied change and appends them; returns how many were new. A backfill
+ * (reconcile/backfill.ts) brings an account's history in from Paddle's lists: nothing it sets up is
+ * news to a customer (a completed transaction from 2023 is not a receipt to send), so it records
+ * nothing, not even suppressed rows. Changes that arrive after it are told as usual.
+ */
 export async function recordEmailEvents (tx: Transaction, event: InboxEvent, applied: AppliedEvent, options: OutboxOptions, now: string): Promise<number> {
-  if (applied.transition === null) return 0
+  if (applied.transition === null || event.origin === 'backfill') return 0
   const drafts = deriveEmailEvents(applied.transition, {
     occurredAt: event.occurredAt,
     eventType: event.eventType,

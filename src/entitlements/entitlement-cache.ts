@@ -15,7 +15,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { DatabaseHandle, RawStatement } from '../db/client.js'
+import { sql } from 'drizzle-orm'
+import type { DatabaseHandle } from '../db/client.js'
 import { findAccountSubscriptions, type AccountSubscription } from './entitlements.repository.js'
 
 export const ENTITLEMENT_CHANNEL = 'billing_entitlements'
@@ -56,8 +57,6 @@ export function announceEntitlementChanges (database: DatabaseHandle, accountIds
   if (accountIds.length === 0) return
   for (const listener of localListeners.get(database) ?? []) listener(accountIds)
 }
-
-const HEARTBEAT: RawStatement = { name: 'entitlement_cache_heartbeat', text: 'SELECT pg_notify($1, $2)' }
 
 interface Fill { promise: Promise<AccountSubscription[]>, current: boolean }
 
@@ -136,7 +135,7 @@ export function createEntitlementCache (options: EntitlementCacheOptions): Entit
     heartbeatCount += 1
     heartbeatToken = `${HEARTBEAT_PREFIX}${instance}:${heartbeatCount}`
     heartbeatSentAt = Date.now()
-    database.query(HEARTBEAT, [ENTITLEMENT_CHANNEL, heartbeatToken]).catch(() => {
+    database.db.execute(sql`SELECT pg_notify(${ENTITLEMENT_CHANNEL}, ${heartbeatToken})`).catch(() => {
       // The pool cannot reach the database: reads fail anyway; the timeout above decides.
     })
   }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Subscription } from '../billing/billing.schemas.js'
@@ -6,13 +5,17 @@ import { nowTimestamp, type Clock } from '../platform/clock.js'
 import { AccountId, errorResponses, Nullable, NullableTimestamp, Timestamp } from '../platform/schemas.js'
 import { decideEntitlement, type Access, type EntitlementPolicy } from './decide.js'
 import type { EntitlementCache } from './entitlement-cache.js'
+import { answerJson, renderAnswer } from './entitlement-answer.js'
 import { findAccountSubscriptions } from './entitlements.repository.js'
+
+export const AccessSchema = Type.Union([Type.Literal('granted'), Type.Literal('grace'), Type.Literal('denied')])
+export const ReasonSchema = Type.Union(['active', 'trialing', 'past_due_grace', 'cancel_scheduled', 'pause_scheduled', 'past_due', 'paused', 'canceled', 'no_subscription']
+  .map((reason) => Type.Literal(reason)))
 
 export const Entitlement = Type.Object({
   accountId: Type.String(),
-  access: Type.Union([Type.Literal('granted'), Type.Literal('grace'), Type.Literal('denied')]),
-  reason: Type.Union(['active', 'trialing', 'past_due_grace', 'cancel_scheduled', 'pause_scheduled', 'past_due', 'paused', 'canceled', 'no_subscription']
-    .map((reason) => Type.Literal(reason))),
+  access: AccessSchema,
+  reason: ReasonSchema,
   until: NullableTimestamp,
   subscription: Nullable(Subscription),
   asOf: Timestamp,
@@ -48,17 +51,14 @@ export const entitlementRoutes: FastifyPluginAsyncTypebox<EntitlementRoutesOptio
       : await options.cache.subscriptionsOf(accountId)
     const decision = decideEntitlement(subscriptions, options.policy, asOf)
     options.onAnswer?.(decision.access)
-    // The answer without asOf, as JSON text: the subscription's JSON comes ready-made from PostgreSQL
-    // (see entitlements.repository.ts), so nothing here parses or serialises it again.
-    const answer = `{"accountId":${JSON.stringify(accountId)},"access":"${decision.access}","reason":"${decision.reason}",` +
-      `"until":${JSON.stringify(decision.until)},"subscription":${decision.subscription?.json ?? 'null'}`
-    // The tag covers the answer, not the time it was given: asOf alone never defeats a 304.
-    const etag = `"${createHash('sha256').update(answer).digest('base64url').slice(0, 27)}"`
+    // The answer as JSON text (entitlement-answer.ts), the same rendering entitlement.changed carries.
+    const rendered = renderAnswer(accountId, decision)
+    const etag = rendered.etag
     reply.header('etag', etag).header('cache-control', 'private, no-cache')
     if (matchesEtag(request.headers['if-none-match'], etag)) return await reply.status(304).send()
     // Already JSON text: Fastify sends a string as it is, so the schema above documents the answer
     // without serialising it a second time.
-    const json: unknown = `${answer},"asOf":"${asOf}"}`
+    const json: unknown = answerJson(rendered, asOf)
     return await reply.type('application/json; charset=utf-8').send(json as Static<typeof Entitlement>)
   })
 }

@@ -8,6 +8,7 @@
 import { context, trace, type Context, type Link } from '@opentelemetry/api'
 import { isConnectionError } from '../db/connection-errors.js'
 import type { DatabaseHandle, RawStatement } from '../db/client.js'
+import type { InboxOrigin } from '../db/schema.js'
 import { describeSpan, inSpan } from '../platform/tracing.js'
 
 export interface InboxRow {
@@ -20,7 +21,7 @@ export interface InboxRow {
   subscriptionId: string | null
   /** Canonical microsecond timestamp. */
   occurredAt: string
-  origin: 'webhook' | 'reconcile'
+  origin: InboxOrigin
   payload: unknown
   /** W3C traceparent of the request that received it, continued by the worker; null or absent with tracing off. */
   traceparent?: string | null

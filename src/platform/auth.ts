@@ -3,19 +3,26 @@ import type { FastifyRequest } from 'fastify'
 import { UnauthorizedError } from './errors.js'
 
 /**
- * Bearer-token check for /internal/*. Tokens are compared as SHA-256 digests, so every comparison
- * has the same length and takes the same time, and every configured token is compared whichever
- * matches: the time taken says nothing about a token. Tokens are never logged (the header is redacted).
+ * Whether a presented token is one of `tokens`. Tokens are compared as SHA-256 digests, so every
+ * comparison has the same length and takes the same time, and every configured token is compared
+ * whichever matches: the time taken says nothing about a token.
  */
-export function createBearerAuth (tokens: readonly string[]): (request: FastifyRequest) => Promise<void> {
+export function createTokenCheck (tokens: readonly string[]): (presented: string) => boolean {
   const digests = tokens.map(digest)
-  return async (request) => {
-    const presented = bearerToken(request.headers.authorization)
-    if (presented === null) throw new UnauthorizedError()
+  return (presented) => {
     const candidate = digest(presented)
     let matched = false
     for (const known of digests) matched = timingSafeEqual(candidate, known) || matched
-    if (!matched) throw new UnauthorizedError()
+    return matched
+  }
+}
+
+/** Bearer-token check for /internal/*. Tokens are never logged (the header is redacted). */
+export function createBearerAuth (tokens: readonly string[]): (request: FastifyRequest) => Promise<void> {
+  const isKnownToken = createTokenCheck(tokens)
+  return async (request) => {
+    const presented = bearerToken(request.headers.authorization)
+    if (presented === null || !isKnownToken(presented)) throw new UnauthorizedError()
   }
 }
 

@@ -1,4 +1,5 @@
 // The only module that reads process.env. Everything else receives a Config.
+import { existsSync } from 'node:fs'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 
@@ -65,8 +66,12 @@ export const ConfigSchema = Type.Object({
   EMAIL_EVENTS_SIGNING_SECRET: Type.Optional(Type.String({ description: 'Standard Webhooks secret (whsec_ + base64) signing the pushed email events; required with EMAIL_EVENTS_URL' })),
   EMAIL_EVENTS_MAX_ATTEMPTS: integer('Delivery attempts of one email event before it is dead (12: about a day)', { default: 12, minimum: 1, maximum: 100 }),
   EMAIL_EVENTS_TIMEOUT_MS: integer('Longest wait for the email receiver to answer one delivery', { default: 5000, minimum: 100, maximum: 60000 }),
-  DISPATCHER_ENABLED: Type.Boolean({ description: 'Push email events from this process when EMAIL_EVENTS_URL is set', default: true }),
-  DISPATCHER_CONCURRENCY: integer('Email event deliveries in flight at once, per process', { default: 16, minimum: 1, maximum: 256 }),
+  ENTITLEMENT_EVENTS_URL: Type.Optional(Type.String({ description: 'Where entitlement.changed events are pushed (POST, Standard Webhooks signatures); unset: pull only', pattern: '^https?://' })),
+  ENTITLEMENT_EVENTS_SIGNING_SECRET: Type.Optional(Type.String({ description: 'Standard Webhooks secret (whsec_ + base64) signing the pushed entitlement events; required with ENTITLEMENT_EVENTS_URL' })),
+  ENTITLEMENT_EVENTS_MAX_ATTEMPTS: integer('Delivery attempts of one entitlement event before it is dead (12: about a day)', { default: 12, minimum: 1, maximum: 100 }),
+  ENTITLEMENT_EVENTS_TIMEOUT_MS: integer('Longest wait for the entitlement receiver to answer one delivery', { default: 5000, minimum: 100, maximum: 60000 }),
+  DISPATCHER_ENABLED: Type.Boolean({ description: 'Push email and entitlement events from this process when their URL is set', default: true }),
+  DISPATCHER_CONCURRENCY: integer('Deliveries in flight at once, per process and stream', { default: 16, minimum: 1, maximum: 256 }),
   SCHEDULER_ENABLED: Type.Boolean({ description: 'Run the scheduled jobs (trial-ending notices...) from this process', default: true }),
   INBOX_PAYLOAD_RETENTION_DAYS: integer('Days after which inbox payloads are dropped (the envelope stays)', { default: 30, minimum: 1, maximum: 3650 }),
   EMAIL_EVENT_RETENTION_DAYS: integer('Days after which delivered (and suppressed) email events are deleted', { default: 90, minimum: 1, maximum: 3650 }),
@@ -82,6 +87,16 @@ export const ConfigSchema = Type.Object({
   PADDLE_NOTIFICATION_SETTING_ID: Type.Optional(Type.String({ description: 'Our notification destination (ntfset_...): its failed notifications are replayed; unset: no replay', pattern: '^ntfset_[a-z0-9]+$' })),
   RECONCILE_INTERVAL_MINUTES: integer('Minutes between catch-up runs from Paddle\'s event log and notification replays (0: off)', { default: 15, minimum: 0, maximum: 1440 }),
   PADDLE_API_TIMEOUT_MS: integer('Longest wait for one Paddle API call', { default: 10000, minimum: 100, maximum: 120000 }),
+  CONSOLE_ENABLED: Type.Boolean({ description: 'Serve the operator console at /console (sign-in with a token from INTERNAL_API_TOKENS); on in npm run dev', default: false }),
+  CONSOLE_SESSION_SECRET: Type.Optional(Type.String({
+    description: 'Key (32 characters or more) signing the console\'s session cookies and CSRF tokens; unset: derived (HKDF-SHA256) from INTERNAL_API_TOKENS, so that changing the tokens ends every session',
+    minLength: 32,
+  })),
+  CONSOLE_SESSION_TTL_MINUTES: integer('Minutes a console sign-in lasts (from signing in, not from the last request)', { default: 480, minimum: 5, maximum: 10080 }),
+  CONSOLE_PUBLIC_ORIGIN: Type.Optional(Type.String({
+    description: 'The console\'s origin as browsers see it (https://billing.internal.example) when a proxy stands in front: forms must come from it, and with https the session cookie is Secure; unset: the request\'s own Host and protocol',
+    pattern: '^https?://[^/?#@]+$',
+  })),
   LOG_LEVEL: oneOf(LOG_LEVELS, 'pino log level', 'info'),
   // Read again by the OpenTelemetry SDK itself, before this configuration is loaded (see tracingSettings): here so that a
   // malformed value stops the process with a message naming it, like any other variable.
@@ -98,7 +113,7 @@ export type Config = Omit<ConfigFromEnv, 'PADDLE_WEBHOOK_SECRETS' | 'INTERNAL_AP
 }
 
 /** Variables whose values must never be echoed back, even when malformed. */
-const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRETS', 'INTERNAL_API_TOKENS', 'DATABASE_URL', 'EMAIL_EVENTS_SIGNING_SECRET', 'EMAIL_EVENTS_URL', 'PADDLE_API_KEY', 'OTEL_EXPORTER_OTLP_ENDPOINT'])
+const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRETS', 'INTERNAL_API_TOKENS', 'DATABASE_URL', 'EMAIL_EVENTS_SIGNING_SECRET', 'EMAIL_EVENTS_URL', 'ENTITLEMENT_EVENTS_SIGNING_SECRET', 'ENTITLEMENT_EVENTS_URL', 'PADDLE_API_KEY', 'CONSOLE_SESSION_SECRET', 'OTEL_EXPORTER_OTLP_ENDPOINT'])
 const MIN_TOKEN_LENGTH = 16
 
 export type ConfigRole = 'service' | 'worker'
@@ -110,6 +125,18 @@ export interface LoadConfigOptions {
   embeddedDatabase?: boolean
   /** A worker-only process needs no webhook secrets or API tokens. */
   role?: ConfigRole
+}
+
+/**
+ * Puts the variables of `.env` (in the working directory) into the environment, for the development
+ * entry points only: `npm run dev`, `paddle:send` and `paddle:listen`. A variable already set in the
+ * environment wins. The production entry points (`npm start`, the worker, the migrate step) never call
+ * this: in production the environment is the configuration. Returns whether there was a file.
+ */
+export function loadDevelopmentEnvFile (path = '.env'): boolean {
+  if (!existsSync(path)) return false
+  process.loadEnvFile(path)
+  return true
 }
 
 export class ConfigError extends Error {
@@ -129,6 +156,7 @@ export function loadConfig (options: LoadConfigOptions = {}): Config {
   if (development) {
     data.PADDLE_WEBHOOK_SECRETS ??= DEVELOPMENT_WEBHOOK_SECRET
     data.INTERNAL_API_TOKENS ??= DEVELOPMENT_API_TOKEN
+    data.CONSOLE_ENABLED ??= 'true'
   }
 
   let parsed: ConfigFromEnv
@@ -146,8 +174,10 @@ export function loadConfig (options: LoadConfigOptions = {}): Config {
       embeddedAllowed: development || embeddedDatabase || data.PGLITE_DIR !== undefined,
       production: env.NODE_ENV === 'production',
     }),
-    ...checkEmailPush(parsed.EMAIL_EVENTS_URL, parsed.EMAIL_EVENTS_SIGNING_SECRET),
+    ...checkPush('EMAIL_EVENTS', parsed.EMAIL_EVENTS_URL, parsed.EMAIL_EVENTS_SIGNING_SECRET),
     ...checkNoCredentials('EMAIL_EVENTS_URL', parsed.EMAIL_EVENTS_URL),
+    ...checkPush('ENTITLEMENT_EVENTS', parsed.ENTITLEMENT_EVENTS_URL, parsed.ENTITLEMENT_EVENTS_SIGNING_SECRET),
+    ...checkNoCredentials('ENTITLEMENT_EVENTS_URL', parsed.ENTITLEMENT_EVENTS_URL),
     ...checkNoCredentials('PADDLE_ENVIRONMENT', /^https?:\/\//.test(parsed.PADDLE_ENVIRONMENT) ? parsed.PADDLE_ENVIRONMENT : undefined),
     ...checkNoCredentials('RECEIPT_URL_TEMPLATE', parsed.RECEIPT_URL_TEMPLATE),
     ...checkNoCredentials('OTEL_EXPORTER_OTLP_ENDPOINT', parsed.OTEL_EXPORTER_OTLP_ENDPOINT),
@@ -214,21 +244,22 @@ function checkDatabaseChosen (url: string | undefined, options: { embeddedAllowe
   return ['DATABASE_URL: is required (postgres://user:password@host:5432/database); only npm run dev, or a process given PGLITE_DIR, uses the embedded PGlite database']
 }
 
-function checkEmailPush (url: string | undefined, secret: string | undefined): string[] {
+/** A push target (EMAIL_EVENTS, ENTITLEMENT_EVENTS): a URL needs its signing secret, and a secret must be one. */
+function checkPush (prefix: 'EMAIL_EVENTS' | 'ENTITLEMENT_EVENTS', url: string | undefined, secret: string | undefined): string[] {
   const problems: string[] = []
   if (url !== undefined) {
     try {
       // eslint-disable-next-line no-new
       new URL(url)
     } catch {
-      problems.push('EMAIL_EVENTS_URL: must be an http:// or https:// URL')
+      problems.push(`${prefix}_URL: must be an http:// or https:// URL`)
     }
-    if (secret === undefined) problems.push('EMAIL_EVENTS_SIGNING_SECRET: is required when EMAIL_EVENTS_URL is set (whsec_ + base64)')
+    if (secret === undefined) problems.push(`${prefix}_SIGNING_SECRET: is required when ${prefix}_URL is set (whsec_ + base64)`)
   }
   if (secret !== undefined) {
     const key = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret)?.[1]
     if (key === undefined || Buffer.from(key, 'base64').length < 24) {
-      problems.push('EMAIL_EVENTS_SIGNING_SECRET: must be whsec_ followed by at least 24 bytes in base64')
+      problems.push(`${prefix}_SIGNING_SECRET: must be whsec_ followed by at least 24 bytes in base64`)
     }
   }
   return problems

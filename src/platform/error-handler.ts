@@ -8,7 +8,7 @@ import { RETRY_AFTER_SECONDS } from './errors.js'
  */
 export function handleError (error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error.validation !== undefined) {
-    return reply.status(400).send({ code: 'INVALID_REQUEST', message: error.message })
+    return reply.status(400).send({ code: 'INVALID_REQUEST', message: validationMessage(error) })
   }
   const statusCode = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500
   if (statusCode < 500) {
@@ -29,4 +29,29 @@ export function handleError (error: FastifyError, request: FastifyRequest, reply
 
 export function handleNotFound (request: FastifyRequest, reply: FastifyReply): FastifyReply {
   return reply.status(404).send({ code: 'NOT_FOUND', message: `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found` })
+}
+
+interface ValidationIssue { keyword: string, instancePath: string, message?: string, params: Record<string, unknown> }
+
+/**
+ * Ajv's messages, except that a value limited to a few constants (a TypeBox union of literals, an
+ * enum) names them: `querystring/status must be one of: dead, failed, pending`, where Ajv says
+ * "must be equal to constant" once per constant and then "must match a schema in anyOf".
+ */
+function validationMessage (error: FastifyError): string {
+  const issues = (error.validation ?? []) as ValidationIssue[]
+  const allowed = new Map<string, unknown[]>()
+  for (const issue of issues) {
+    if (issue.keyword === 'const') allowed.set(issue.instancePath, [...(allowed.get(issue.instancePath) ?? []), issue.params.allowedValue])
+    if (issue.keyword === 'enum' && Array.isArray(issue.params.allowedValues)) allowed.set(issue.instancePath, issue.params.allowedValues)
+  }
+  if (allowed.size === 0) return error.message
+  const context = error.validationContext ?? 'request'
+  const messages: string[] = []
+  for (const issue of issues) {
+    const values = allowed.get(issue.instancePath)
+    if (values === undefined) messages.push(`${context}${issue.instancePath} ${issue.message ?? 'is invalid'}`)
+    else if (issue.keyword === 'anyOf' || issue.keyword === 'enum') messages.push(`${context}${issue.instancePath} must be one of: ${values.map(String).join(', ')}`)
+  }
+  return [...new Set(messages)].join(', ')
 }

@@ -13,8 +13,13 @@ export const REDACTED_PATHS = [
   'req.headers["webhook-signature"]',
   'headers.authorization',
   'headers["paddle-signature"]',
+  // The console's session cookie.
+  'req.headers.cookie',
+  'headers.cookie',
+  'res.headers["set-cookie"]',
 ]
 
+/** Pino's JSON lines, to stdout or `destination` (`npm run dev` passes pino-pretty's stream: colourised lines). */
 export function createLogger (config: Pick<Config, 'LOG_LEVEL'>, destination?: DestinationStream): Logger {
   const options = {
     level: config.LOG_LEVEL,
@@ -31,6 +36,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Fields a handler wants on every later line about this request (the webhook's event ids). */
     logFields: Record<string, unknown> | null
+  }
+  interface FastifyContextConfig {
+    /** The level of a route's "request completed" line when it did not fail (`info` unless the route says; the health probes say `debug`). */
+    completedLogLevel?: 'debug' | 'info'
   }
 }
 
@@ -49,6 +58,6 @@ export class ServiceLogController extends LogController {
       responseTime: Math.round(reply.elapsedTime * 100) / 100,
     }
     if (error !== null && error !== undefined) request.log.error({ ...line, err: error }, 'request errored')
-    else request.log.info(line, 'request completed')
+    else request.log[request.routeOptions.config.completedLogLevel ?? 'info'](line, 'request completed')
   }
 }

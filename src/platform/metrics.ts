@@ -11,7 +11,8 @@ export interface Metrics {
   webhookReceived(eventType: string, outcome: 'stored' | 'duplicate' | 'invalid' | 'error', secretIndex?: number): void
   verificationFailed(reason: string): void
   eventProcessed(event: { eventType: string, occurredAt: string }, status: string, outcome: string | null, now: number): void
-  emailDeliveryAttempt(outcome: 'delivered' | 'retry' | 'dead'): void
+  /** A push delivery's outcome, by stream (email, entitlement). */
+  deliveryAttempt(stream: string, outcome: 'delivered' | 'retry' | 'dead'): void
   entitlementAnswered(access: string): void
   httpRequest(method: string, route: string, statusCode: number, seconds: number): void
   reconcileCursorAge(seconds: number | null): void
@@ -28,6 +29,8 @@ export interface Backlog {
   inbox_dead: number
   email_pending: number
   email_dead: number
+  entitlement_pending: number
+  entitlement_dead: number
 }
 
 export interface MetricsSources {
@@ -65,6 +68,8 @@ export function createMetrics (sources: MetricsSources): Metrics {
   backlogGauge('billing_inbox_dead', 'Paddle events that failed every attempt (see GET /internal/admin/events?status=dead)', 'inbox_dead')
   backlogGauge('billing_email_events_pending', 'Email events not delivered yet', 'email_pending')
   backlogGauge('billing_email_events_dead', 'Email events whose delivery was given up (see POST /internal/email-events/:id/redeliver)', 'email_dead')
+  backlogGauge('billing_entitlement_events_pending', 'Entitlement events not delivered yet', 'entitlement_pending')
+  backlogGauge('billing_entitlement_events_dead', 'Entitlement events whose delivery was given up (see POST /internal/entitlement-events/:id/redeliver)', 'entitlement_dead')
 
   const webhooks = new client.Counter({ name: 'billing_webhooks_received_total', help: 'Verified Paddle webhooks by event type and outcome', labelNames: ['event_type', 'outcome'], registers: [registry] })
   const failures = new client.Counter({ name: 'billing_webhook_verification_failures_total', help: 'Rejected Paddle webhooks by reason', labelNames: ['reason'], registers: [registry] })
@@ -76,7 +81,8 @@ export function createMetrics (sources: MetricsSources): Metrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 3600, 86400],
     registers: [registry],
   })
-  const deliveries = new client.Counter({ name: 'billing_email_event_delivery_attempts_total', help: 'Email event delivery attempts by outcome', labelNames: ['outcome'], registers: [registry] })
+  // The name predates the entitlement stream; `stream` tells them apart (email, entitlement).
+  const deliveries = new client.Counter({ name: 'billing_email_event_delivery_attempts_total', help: 'Push delivery attempts by stream (email, entitlement) and outcome', labelNames: ['stream', 'outcome'], registers: [registry] })
   const entitlements = new client.Counter({ name: 'billing_entitlement_answers_total', help: 'Entitlement answers by access', labelNames: ['access'], registers: [registry] })
   const http = new client.Histogram({
     name: 'billing_http_request_duration_seconds',
@@ -126,7 +132,7 @@ export function createMetrics (sources: MetricsSources): Metrics {
         lag.observe(Math.max(0, now / 1000 - Number(toEpochMicros(event.occurredAt)) / 1e6))
       }
     },
-    emailDeliveryAttempt: (outcome) => deliveries.inc({ outcome }),
+    deliveryAttempt: (stream, outcome) => deliveries.inc({ stream, outcome }),
     entitlementAnswered: (access) => entitlements.inc({ access }),
     httpRequest: (method, route, statusCode, seconds) => http.observe({ method, route, status_code: String(statusCode) }, seconds),
     reconcileCursorAge (seconds) {

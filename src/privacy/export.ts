@@ -3,12 +3,10 @@
  * document: its Paddle customers (with name and email), subscriptions, transactions, adjustments,
  * email events, and the erasures done.
  */
-import { eq, inArray, or } from 'drizzle-orm'
 import type { Database } from '../db/client.js'
-import { customersTable, emailEventsTable, personalDataErasuresTable, transactionsTable } from '../db/schema.js'
-import { findAdjustments, findSubscriptions } from '../billing/billing.queries.js'
 import { toSubscriptionResponse, toTransactionResponse } from '../billing/billing.serializers.js'
 import type { SubscriptionResponse, TransactionResponse } from '../billing/billing.schemas.js'
+import { readAccountRecords } from './privacy.repository.js'
 
 export interface AccountExport {
   accountId: string
@@ -22,20 +20,7 @@ export interface AccountExport {
 }
 
 export async function exportAccount (db: Database, accountId: string, exportedAt: string): Promise<AccountExport> {
-  const subscriptions = await findSubscriptions(db, { accountId })
-  const transactions = (await db.select().from(transactionsTable).where(eq(transactionsTable.accountId, accountId))
-    .orderBy(transactionsTable.paddleCreatedAt, transactionsTable.id))
-  // The account's customers: linked to it, or the customers of its subscriptions and transactions.
-  const customerIds = [...new Set([...subscriptions, ...transactions].map((row) => row.customerId).filter((id): id is string => id !== null))]
-  const customers = await db.select().from(customersTable).where(customerIds.length === 0
-    ? eq(customersTable.accountId, accountId)
-    : or(eq(customersTable.accountId, accountId), inArray(customersTable.id, customerIds))).orderBy(customersTable.id)
-  const adjustments = await findAdjustments(db, { transactionIds: transactions.map((row) => row.id) })
-  const emailEvents = await db.select().from(emailEventsTable).where(eq(emailEventsTable.accountId, accountId))
-    .orderBy(emailEventsTable.txId, emailEventsTable.seq)
-  const erasures = customers.length === 0
-    ? []
-    : await db.select().from(personalDataErasuresTable).where(inArray(personalDataErasuresTable.customerId, customers.map((row) => row.id)))
+  const { subscriptions, transactions, customers, adjustments, emailEvents, erasures } = await readAccountRecords(db, accountId)
 
   return {
     accountId,

@@ -15,6 +15,7 @@
  */
 import type { Logger } from 'pino'
 import type { DatabaseHandle, RawStatement, Transaction } from '../db/client.js'
+import type { InboxOrigin } from '../db/schema.js'
 import { isConnectionError } from '../db/connection-errors.js'
 import { applyInboxEvent, type AppliedEvent, type InboxEvent } from '../billing/apply-event.js'
 import { lockHash } from '../billing/locks.js'
@@ -166,7 +167,7 @@ interface ClaimedRow {
   entity_id: string | null
   customer_id: string | null
   occurred_at: string
-  origin: 'webhook' | 'reconcile'
+  origin: InboxOrigin
   payload: unknown
   attempts: number
   /** The webhook request's trace context, continued by the processing span. */

@@ -8,9 +8,10 @@
  * notification that was still `needs_retry` last time is seen again once it has become `failed`.
  */
 import type { Logger } from 'pino'
-import type { DatabaseHandle, RawStatement } from '../db/client.js'
+import type { DatabaseHandle } from '../db/client.js'
 import { isRecord } from '../paddle/envelope.js'
 import { addDays } from '../platform/timestamps.js'
+import { findInboxEvents } from './reconcile.repository.js'
 import { readJobState, writeJobState } from './job-state.repository.js'
 import { PaddleApiError, type PaddleApi, type RawEntity } from './paddle-api.js'
 
@@ -41,11 +42,6 @@ export interface ReplayDependencies {
   logger: Logger
   /** Canonical timestamp of now. */
   now: () => string
-}
-
-const STORED_EVENTS: RawStatement = {
-  name: 'inbox_stored_event_ids',
-  text: 'SELECT event_id FROM paddle_inbox WHERE event_id = ANY($1::text[])',
 }
 
 export async function replayFailedNotifications (dependencies: ReplayDependencies): Promise<ReplayReport> {
@@ -111,6 +107,5 @@ function eventIdOf (notification: RawEntity): string | null {
 async function storedEventIds (database: DatabaseHandle, page: RawEntity[]): Promise<Set<string>> {
   const ids = page.map(eventIdOf).filter((id): id is string => id !== null)
   if (ids.length === 0) return new Set()
-  const rows = await database.query<{ event_id: string }>(STORED_EVENTS, [ids])
-  return new Set(rows.map((row) => row.event_id))
+  return new Set((await findInboxEvents(database.db, ids)).map((row) => row.eventId))
 }

@@ -10,12 +10,25 @@
  * that webhooks and the API share. So each SDK collection is told to keep the JSON it received.
  */
 import { SpanKind } from '@opentelemetry/api'
-import { ApiError, Environment, LogLevel, Paddle, type NotificationStatus, type SubscriptionStatus } from '@paddle/paddle-node-sdk'
+import {
+  ApiError, Environment, LogLevel, Paddle, type AdjustmentStatus, type NotificationStatus, type Status, type SubscriptionStatus,
+  type TransactionStatus,
+} from '@paddle/paddle-node-sdk'
 import { isRecord } from '../paddle/envelope.js'
 import { backoffWithJitter } from '../platform/backoff.js'
 import { describeSpan, inSpan } from '../platform/tracing.js'
 
 export type RawEntity = Record<string, unknown>
+
+/** The entities a backfill lists, in the order it lists them. */
+export const BACKFILL_ENTITIES = ['customer', 'subscription', 'transaction', 'adjustment'] as const
+export type BackfillEntity = typeof BACKFILL_ENTITIES[number]
+
+export interface EntityPage {
+  entities: RawEntity[]
+  /** Paddle's estimate of how many entities the whole list holds. */
+  estimatedTotal: number
+}
 
 /**
  * - `unauthorized`: the key is missing, wrong, revoked or lacks a permission (401, 403). Not retried.
@@ -74,12 +87,21 @@ export interface PaddleApi {
   replayNotification(notificationId: string): Promise<string>
   /** Pages of subscriptions, every status; only the given ids when `ids` is set. */
   subscriptionPages(filter?: { ids?: string[] }): AsyncGenerator<RawEntity[]>
+  /**
+   * Every entity of the type, whatever its status or date, in id order (Paddle's ids sort by creation),
+   * starting after the given id (from the first when null): a backfill resumes from the last id it applied.
+   */
+  entityPages(entity: BackfillEntity, after: string | null): AsyncGenerator<EntityPage>
 }
 
 const ALL_SUBSCRIPTION_STATUSES: SubscriptionStatus[] = ['active', 'canceled', 'past_due', 'paused', 'trialing']
+// Every status, named: Paddle lists only `active` customers unless asked for the archived ones too.
+const ALL_CUSTOMER_STATUSES: Status[] = ['active', 'archived']
+const ALL_TRANSACTION_STATUSES: TransactionStatus[] = ['draft', 'ready', 'billed', 'paid', 'completed', 'canceled', 'past_due']
+const ALL_ADJUSTMENT_STATUSES: AdjustmentStatus[] = ['pending_approval', 'approved', 'rejected', 'reversed']
 
 /** The part of an SDK collection paging relies on. */
-interface SdkCollection { hasMore: boolean, next(): Promise<unknown[]> }
+interface SdkCollection { hasMore: boolean, estimatedTotal: number, next(): Promise<unknown[]> }
 
 export function createPaddleApi (options: PaddleApiOptions): PaddleApi {
   const paddle = new Paddle(options.apiKey, {
@@ -128,13 +150,29 @@ export function createPaddleApi (options: PaddleApiOptions): PaddleApi {
     return backoffWithJitter(attempt, { first: retryBaseMs })
   }
 
-  async function * pages (operation: string, collection: SdkCollection): AsyncGenerator<RawEntity[]> {
+  async function * collectionPages (operation: string, collection: SdkCollection): AsyncGenerator<EntityPage> {
     // Keep Paddle's JSON instead of SDK entities (see the module comment). A failed page leaves the
     // collection where it was, so calling next() again asks for the same page.
     Object.defineProperty(collection, 'fromJson', { value: (data: unknown) => data })
     while (collection.hasMore) {
       const page = await call(operation, async () => await collection.next())
-      yield page.filter(isRecord)
+      yield { entities: page.filter(isRecord), estimatedTotal: collection.estimatedTotal }
+    }
+  }
+
+  async function * pages (operation: string, collection: SdkCollection): AsyncGenerator<RawEntity[]> {
+    for await (const page of collectionPages(operation, collection)) yield page.entities
+  }
+
+  // Paddle caps per_page per list (transactions 30, adjustments 50, the others 200) and answers
+  // a larger request with its maximum, so one value serves them all.
+  function entityCollection (entity: BackfillEntity, after: string | null): SdkCollection {
+    const common = { ...(after === null ? {} : { after }), orderBy: 'id[ASC]', perPage }
+    switch (entity) {
+      case 'customer': return paddle.customers.list({ ...common, status: ALL_CUSTOMER_STATUSES })
+      case 'subscription': return paddle.subscriptions.list({ ...common, status: ALL_SUBSCRIPTION_STATUSES })
+      case 'transaction': return paddle.transactions.list({ ...common, status: ALL_TRANSACTION_STATUSES })
+      case 'adjustment': return paddle.adjustments.list({ ...common, status: ALL_ADJUSTMENT_STATUSES })
     }
   }
 
@@ -165,6 +203,7 @@ export function createPaddleApi (options: PaddleApiOptions): PaddleApi {
         perPage,
       }))
     },
+    entityPages: (entity, after) => collectionPages(`list ${entity}s`, entityCollection(entity, after)),
   }
 }
 

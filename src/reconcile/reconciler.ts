@@ -5,10 +5,12 @@
  */
 import type { Logger } from 'pino'
 import type { DatabaseHandle } from '../db/client.js'
+import { ADVISORY_LOCK_KEYS } from '../db/lock-keys.js'
 import { createInboxWriter } from '../intake/inbox-writer.js'
 import { nowTimestamp, systemClock, type Clock } from '../platform/clock.js'
 import type { Config } from '../platform/config.js'
 import type { Metrics } from '../platform/metrics.js'
+import { createBackfiller, type Backfiller } from './backfill.js'
 import { catchUpFromEventLog, CURSOR_WARNING_DAYS, CURSOR_WARNING_SECONDS, eventLogCursorAgeSeconds } from './event-log-catch-up.js'
 import { replayFailedNotifications } from './notification-replay.js'
 import { createPaddleApi, PaddleApiError, type PaddleApi, type PaddleApiOptions } from './paddle-api.js'
@@ -19,6 +21,8 @@ export interface Reconciler {
   run(stopping?: AbortSignal): Promise<void>
   /** The drift report; applies Paddle's state unless dryRun. Throws PaddleApiError when Paddle cannot be asked. */
   reconcile(options: { dryRun: boolean, ids?: string[] }): Promise<DriftReport>
+  /** The backfill of everything Paddle has (reconcile/backfill.ts): npm run paddle:backfill and POST /internal/admin/backfill. */
+  backfiller: Backfiller
 }
 
 export interface ReconcilerDependencies {
@@ -32,27 +36,45 @@ export interface ReconcilerDependencies {
   apiOptions?: Partial<PaddleApiOptions>
   /** How long the drift report waits for the workers to apply what it queued. */
   applyWaitMs?: number
+  /** How long a backfill waits for the workers to move on before it gives up (default 60 s). */
+  backfillStallTimeoutMs?: number
 }
 
 type ReconcileConfig = Pick<Config, 'PADDLE_API_KEY' | 'PADDLE_ENVIRONMENT' | 'PADDLE_NOTIFICATION_SETTING_ID' |
 'PADDLE_API_TIMEOUT_MS' | 'ACCOUNT_ID_CUSTOM_DATA_KEY'>
 
 export function createReconciler (config: ReconcileConfig, dependencies: ReconcilerDependencies): Reconciler | null {
-  if (config.PADDLE_API_KEY === undefined) return null
+  const apiKey = config.PADDLE_API_KEY
+  if (apiKey === undefined) return null
   const { database, metrics } = dependencies
   const logger = dependencies.logger.child({ component: 'reconcile' })
   const clock = dependencies.clock ?? systemClock
   const now = (): string => nowTimestamp(clock)
-  const api: PaddleApi = createPaddleApi({
-    apiKey: config.PADDLE_API_KEY,
+  const apiWith = (extra: Partial<PaddleApiOptions> = {}): PaddleApi => createPaddleApi({
+    apiKey,
     environment: config.PADDLE_ENVIRONMENT,
     timeoutMs: config.PADDLE_API_TIMEOUT_MS,
     onRetry: (operation, attempt, delayMs, error) => {
       logger.info({ operation, attempt, retry_in_ms: Math.round(delayMs), kind: error.kind, code: error.code }, 'Paddle API call failed; retrying')
     },
+    ...extra,
     ...dependencies.apiOptions,
   })
+  const api = apiWith()
   const writer = createInboxWriter(database, { ...(dependencies.onStored === undefined ? {} : { onStored: dependencies.onStored }) })
+  // A backfill of years pages for a long time: it waits out more rate limiting before it gives up
+  // (and then resumes from its cursors when run again).
+  const backfillApi = apiWith({ maxAttempts: 8 })
+  const backfiller = createBackfiller({
+    database,
+    api: backfillApi,
+    writer: createInboxWriter(database, { maxBatchSize: 200 }),
+    customDataKeys: [config.ACCOUNT_ID_CUSTOM_DATA_KEY],
+    logger: logger.child({ step: 'backfill' }),
+    lockKey: ADVISORY_LOCK_KEYS.backfill,
+    ...(dependencies.onStored === undefined ? {} : { onStored: dependencies.onStored }),
+    ...(dependencies.backfillStallTimeoutMs === undefined ? {} : { stallTimeoutMs: dependencies.backfillStallTimeoutMs }),
+  })
   const customDataKeys = [config.ACCOUNT_ID_CUSTOM_DATA_KEY]
 
   const reportFailure = (step: 'catch_up' | 'replay' | 'drift', error: unknown): void => {
@@ -99,6 +121,7 @@ export function createReconciler (config: ReconcileConfig, dependencies: Reconci
   }
 
   return {
+    backfiller,
     async run (stopping) {
       await catchUp(stopping)
       await replay(stopping)

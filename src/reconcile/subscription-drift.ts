@@ -9,12 +9,13 @@
  * about the same version of a subscription stores one event; its occurred_at is that updated_at,
  * so the email age rule judges the change by when it happened, not by when we noticed it.
  */
-import { subscriptionItemsOf } from '../billing/subscriptions.apply.js'
-import type { DatabaseHandle, RawStatement } from '../db/client.js'
+import { findSubscriptions } from '../billing/billing.queries.js'
+import { subscriptionItemsOf, type SubscriptionState } from '../billing/subscriptions.apply.js'
+import type { DatabaseHandle } from '../db/client.js'
 import type { InboxRow, InboxWriter } from '../intake/inbox-writer.js'
 import { projectSubscription, type ProjectedSubscription } from '../paddle/projection.js'
-import { canonicalTimestamp } from '../platform/timestamps.js'
 import type { PaddleApi } from './paddle-api.js'
+import { findInboxEvents, findSubscriptionsOtherThan } from './reconcile.repository.js'
 
 export type DriftField = 'status' | 'items' | 'nextBilledAt' | 'scheduledChange'
 
@@ -74,36 +75,6 @@ export interface ReconcileDependencies {
   maxReported?: number
 }
 
-const LOCAL_SUBSCRIPTIONS: RawStatement = {
-  name: 'drift_local_subscriptions',
-  text: `SELECT s.id, s.status, s.next_billed_at, s.scheduled_change_action, s.scheduled_change_effective_at,
-      s.scheduled_change_resume_at, s.paddle_updated_at,
-      COALESCE((SELECT json_agg(json_build_object('priceId', i.price_id, 'quantity', i.quantity) ORDER BY i.price_id)
-        FROM subscription_items i WHERE i.subscription_id = s.id), '[]') AS items
-    FROM subscriptions s WHERE s.id = ANY($1::text[])`,
-}
-const LOCAL_ONLY: RawStatement = {
-  name: 'drift_local_only_subscriptions',
-  text: `SELECT s.id, s.status, s.next_billed_at, s.scheduled_change_action, s.scheduled_change_effective_at,
-      s.scheduled_change_resume_at, s.paddle_updated_at, '[]'::json AS items
-    FROM subscriptions s WHERE s.id <> ALL($1::text[]) ORDER BY s.id`,
-}
-const RESYNC_OUTCOMES: RawStatement = {
-  name: 'drift_resync_outcomes',
-  text: 'SELECT event_id, status, outcome FROM paddle_inbox WHERE event_id = ANY($1::text[])',
-}
-
-interface LocalRow {
-  id: string
-  status: string
-  next_billed_at: string | null
-  scheduled_change_action: string | null
-  scheduled_change_effective_at: string | null
-  scheduled_change_resume_at: string | null
-  paddle_updated_at: string | null
-  items: ItemQuantity[]
-}
-
 /**
  * Compares every subscription Paddle has (or only `ids`) with ours. With `ids`, only those are
  * looked at; without, our subscriptions Paddle does not list are reported too.
@@ -130,7 +101,7 @@ export async function reconcileSubscriptions (
     report.checked += projected.length
     const ids = projected.map((subscription) => subscription.id)
     seen.push(...ids)
-    const locals = new Map((await database.query<LocalRow>(LOCAL_SUBSCRIPTIONS, [ids])).map((row) => [row.id, localSnapshot(row)]))
+    const locals = new Map((await findSubscriptions(database.db, { ids })).map((state) => [state.id, localSnapshot(state)]))
     for (const subscription of projected) {
       const local = locals.get(subscription.id) ?? null
       const paddle = paddleSnapshot(subscription)
@@ -148,9 +119,8 @@ export async function reconcileSubscriptions (
     }
   }
   if (options.ids === undefined) {
-    for (const row of await database.query<LocalRow>(LOCAL_ONLY, [seen])) {
-      const local = localSnapshot(row)
-      record({ subscriptionId: local.id, kind: 'unknown_to_paddle', differences: [], localUpdatedAt: local.updatedAt, paddleUpdatedAt: null })
+    for (const local of await findSubscriptionsOtherThan(database.db, seen)) {
+      record({ subscriptionId: local.id, kind: 'unknown_to_paddle', differences: [], localUpdatedAt: local.paddleUpdatedAt, paddleUpdatedAt: null })
     }
   }
   if (queued.length > 0) await applyResyncEvents(dependencies, queued)
@@ -165,8 +135,7 @@ async function applyResyncEvents (dependencies: ReconcileDependencies, queued: A
   const deadline = Date.now() + (dependencies.applyWaitMs ?? 10_000)
   let outcomes = new Map<string, ResyncResult>()
   for (;;) {
-    const rows = await database.query<{ event_id: string, status: string, outcome: string | null }>(RESYNC_OUTCOMES, [eventIds])
-    outcomes = new Map(rows.map((row) => [row.event_id, resultOf(row.status, row.outcome)]))
+    outcomes = new Map((await findInboxEvents(database.db, eventIds)).map((row) => [row.eventId, resultOf(row.status, row.outcome)]))
     const waiting = [...outcomes.values()].some((result) => result === 'queued')
     if (!waiting || Date.now() >= deadline) break
     await new Promise((resolve) => setTimeout(resolve, 50))
@@ -228,20 +197,16 @@ export function paddleSnapshot (subscription: ProjectedSubscription & { id: stri
   }
 }
 
-function localSnapshot (row: LocalRow): SubscriptionSnapshot {
-  const timestamp = (value: string | null): string | null => (value === null ? null : canonicalTimestamp(value))
+/** Ours, compared the same way: items as the worker stored them (subscriptionItemsOf), in price order. */
+function localSnapshot (state: SubscriptionState): SubscriptionSnapshot {
   return {
-    id: row.id,
-    status: row.status,
-    items: row.items,
-    nextBilledAt: timestamp(row.next_billed_at),
-    scheduledChange: row.scheduled_change_action === null
+    id: state.id,
+    status: state.status,
+    items: state.items.map(({ priceId, quantity }) => ({ priceId, quantity })),
+    nextBilledAt: state.nextBilledAt,
+    scheduledChange: state.scheduledChangeAction === null
       ? null
-      : {
-          action: row.scheduled_change_action,
-          effectiveAt: timestamp(row.scheduled_change_effective_at),
-          resumeAt: timestamp(row.scheduled_change_resume_at),
-        },
-    updatedAt: timestamp(row.paddle_updated_at),
+      : { action: state.scheduledChangeAction, effectiveAt: state.scheduledChangeEffectiveAt, resumeAt: state.scheduledChangeResumeAt },
+    updatedAt: state.paddleUpdatedAt,
   }
 }

@@ -201,7 +201,7 @@ describe('GET /metrics serves every metric the rules and the dashboard name', ()
     expect((await app.inject({ url: `/internal/accounts/${ids.account}/entitlement`, headers: { authorization: `Bearer ${TEST_API_TOKEN}` } })).statusCode).toBe(200)
     expect((await app.inject({ url: '/health/ready' })).statusCode).toBe(200)
     // No receiver and no Paddle API in this test: what the dispatcher and the reconciler report, as they report it.
-    metrics.emailDeliveryAttempt('retry')
+    metrics.deliveryAttempt('email', 'retry')
     metrics.reconcileRun('catch_up', 'ok', 1)
     metrics.reconcileRun('replay', 'unauthorized')
 

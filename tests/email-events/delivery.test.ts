@@ -15,7 +15,7 @@ import { insertEmailEvents } from '#src/email-events/outbox.js'
 import { verifyStandardWebhook } from '#src/email-events/signing.js'
 import { addSeconds, timestampFromDate } from '#src/platform/timestamps.js'
 import { silentLogger, TEST_API_TOKEN } from '../helpers/app.js'
-import { usesPostgres } from '../helpers/database.js'
+import { skipWithoutPostgres } from '../helpers/database.js'
 import { useHarness } from '../helpers/harness.js'
 import { paddleId } from '../helpers/paddle.js'
 import { spawnService } from '../helpers/process.js'
@@ -317,7 +317,7 @@ describe('pushing an email event', () => {
   })
 })
 
-describe.skipIf(!usesPostgres())('a dispatcher process killed mid-delivery', () => {
+describe.skipIf(skipWithoutPostgres('dispatcher-killed'))('a dispatcher process killed mid-delivery', () => {
   it('loses nothing: its leases lapse and another dispatcher delivers everything, in order', async () => {
     const subscriptions = Array.from({ length: 4 }, () => paddleId('sub'))
     const orderOf = new Map<string, string[]>()
@@ -434,7 +434,7 @@ describe('the pull feed', () => {
     expect(response.statusCode, response.body).toBe(400)
   })
 
-  it.skipIf(!usesPostgres())('neither serves nor skips an event whose transaction is still open', async () => {
+  it.skipIf(skipWithoutPostgres('open-transaction-feed'))('neither serves nor skips an event whose transaction is still open', async () => {
     const start = await head()
     const other = await harness.database.connect({ poolMax: 2 })
     let release = (): void => {}

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DatabaseHandle } from '#src/db/client.js'
 import { createBackgroundLoops, type BackgroundLoops } from '#src/app/background.js'
 import { buildTestApp, silentLogger, TEST_API_TOKEN, type TestApp } from '../helpers/app.js'
-import { createTestDatabase, usesPostgres, type TestDatabase } from '../helpers/database.js'
+import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/database.js'
 import { deliver, type PaddleEvent } from '../helpers/paddle.js'
 import { at, DAY, freshIds, subscriptionEvent, type ScenarioIds } from '../helpers/scenarios.js'
 
@@ -16,7 +16,7 @@ const NOW = Date.parse(at(5 * DAY))
 
 interface Answer { access: string, reason: string, subscription: { updatedAt: string, status: string } | null }
 
-describe.skipIf(!usesPostgres())('entitlement cache', () => {
+describe.skipIf(skipWithoutPostgres('entitlement-cache'))('entitlement cache', () => {
   let database: TestDatabase
   let testApp: TestApp
   /** The app's own process: its worker shares the app's database handle. */

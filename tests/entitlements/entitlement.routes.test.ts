@@ -58,6 +58,8 @@ describe('GET /internal/accounts/:accountId/entitlement', () => {
     expect(subscription.statusCode).toBe(200)
     expect(body.subscription).toEqual(subscription.json())
     expect(body.subscription).toMatchObject({ id: ids.subscription, customerId: ids.customer, accountId: ids.account, status: 'active' })
+    // As text too: one serializer for one shape, so the same bytes (no `"id" : ...` of PostgreSQL's json text).
+    expect((await getEntitlement(ids.account)).body).toContain(`"subscription":${subscription.body},"asOf":`)
   })
 
   it('applies a scheduled cancellation at its date with the same data and no new webhook', async () => {

@@ -1,6 +1,7 @@
 /**
  * A local stand-in for the part of Paddle Billing's API that reconciliation calls: GET /events,
- * GET /notifications, POST /notifications/{id}/replay and GET /subscriptions. Point the official SDK
+ * GET /notifications, POST /notifications/{id}/replay, and the lists a backfill pages through:
+ * GET /subscriptions, /customers, /transactions and /adjustments. Point the official SDK
  * at it with `new Paddle(standIn.apiKey, { environment: standIn.url as Environment })`: the SDK takes
  * any environment other than 'sandbox'/'production' as its base URL.
  *
@@ -19,13 +20,17 @@
  *
  * Query parameters this stand-in does not implement are refused with 400 `invalid_field` rather than
  * ignored, so that a test can never pass by accident on a filter that was not applied.
+ *
+ * As Paddle does (developer.paddle.com/api-reference/customers/list-customers and siblings): customers
+ * are listed `active` only unless `status` names others; a page holds at most 200 entities, 30
+ * transactions or 50 adjustments, whatever `per_page` asks (and never more than `maxPerPage`).
  */
 import { randomBytes, randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 
 export interface StandInRequest { method: string, path: string, query: URLSearchParams, authorization: string | undefined }
-export type StandInRoute = 'events' | 'notifications' | 'replay' | 'subscriptions'
+export type StandInRoute = 'events' | 'notifications' | 'replay' | 'subscriptions' | 'customers' | 'transactions' | 'adjustments'
 export type StandInFailure =
   | { status: 429, retryAfterSeconds: number }
   | { status: 401 | 403 | 500 | 502 | 503 }
@@ -44,6 +49,10 @@ export interface PaddleStandIn {
   notifications: Array<Record<string, unknown>>
   /** Raw subscription entities (the same shape as a subscription webhook's `data`) */
   subscriptions: Array<Record<string, unknown>>
+  /** Raw customer, transaction and adjustment entities (each the shape of its webhooks' `data`) */
+  customers: Array<Record<string, unknown>>
+  transactions: Array<Record<string, unknown>>
+  adjustments: Array<Record<string, unknown>>
   /** Every request received, in order, recorded before any failure, authentication or routing. */
   requests: StandInRequest[]
   /** Notification ids replay was asked for (only the successful ones) */
@@ -111,6 +120,9 @@ export async function startPaddleStandIn (options: { apiKey?: string, maxPerPage
     events: [],
     notifications: [],
     subscriptions: [],
+    customers: [],
+    transactions: [],
+    adjustments: [],
     requests: [],
     replayed: [],
     onReplay: null,
@@ -184,6 +196,15 @@ export async function startPaddleStandIn (options: { apiKey?: string, maxPerPage
       case 'subscriptions':
         answerList(response, standIn.subscriptions, query, SUBSCRIPTIONS)
         return
+      case 'customers':
+        answerList(response, standIn.customers, query, CUSTOMERS)
+        return
+      case 'transactions':
+        answerList(response, standIn.transactions, query, TRANSACTIONS)
+        return
+      case 'adjustments':
+        answerList(response, standIn.adjustments, query, ADJUSTMENTS)
+        return
       case 'replay':
         await replay(response, notificationId ?? '')
         return
@@ -246,6 +267,9 @@ function routeOf (method: string, path: string): { route: StandInRoute | null, n
   if (method === 'GET' && path === '/events') return { route: 'events' }
   if (method === 'GET' && path === '/notifications') return { route: 'notifications' }
   if (method === 'GET' && path === '/subscriptions') return { route: 'subscriptions' }
+  if (method === 'GET' && path === '/customers') return { route: 'customers' }
+  if (method === 'GET' && path === '/transactions') return { route: 'transactions' }
+  if (method === 'GET' && path === '/adjustments') return { route: 'adjustments' }
   const replay = /^\/notifications\/([^/]+)\/replay$/.exec(path)
   if (method === 'POST' && replay?.[1] !== undefined) return { route: 'replay', notificationId: decodeURIComponent(replay[1]) }
   return { route: null }
@@ -266,13 +290,17 @@ function authenticationError (authorization: string | undefined, apiKey: string)
 // --- Lists ------------------------------------------------------------------------------------
 
 interface ListSpec {
-  path: '/events' | '/notifications' | '/subscriptions'
+  path: '/events' | '/notifications' | '/subscriptions' | '/customers' | '/transactions' | '/adjustments'
   /** The entity's id field: `after` and `order_by=id[...]` work on it. */
   idField: 'event_id' | 'id'
   /** Filters taking a comma-separated list; an entity matches when its value is one of them. */
   listFilters: Record<string, (entity: Entity) => unknown[]>
   /** `from`/`to` (RFC 3339) on this field: from inclusive, to exclusive. */
   timeField?: string
+  /** Paddle's own largest page for this list (default 200). */
+  maxPerPage?: number
+  /** Filters Paddle applies when the request names none (customers: `status=active`). */
+  defaults?: Record<string, string>
 }
 
 const EVENTS: ListSpec = {
@@ -307,9 +335,50 @@ const SUBSCRIPTIONS: ListSpec = {
   },
 }
 
+const CUSTOMERS: ListSpec = {
+  path: '/customers',
+  idField: 'id',
+  listFilters: {
+    id: (customer) => [customer.id],
+    status: (customer) => [customer.status],
+    email: (customer) => [customer.email],
+  },
+  defaults: { status: 'active' },
+}
+
+const TRANSACTIONS: ListSpec = {
+  path: '/transactions',
+  idField: 'id',
+  listFilters: {
+    id: (transaction) => [transaction.id],
+    status: (transaction) => [transaction.status],
+    customer_id: (transaction) => [transaction.customer_id],
+    subscription_id: (transaction) => [transaction.subscription_id],
+    origin: (transaction) => [transaction.origin],
+    collection_mode: (transaction) => [transaction.collection_mode],
+    invoice_number: (transaction) => [transaction.invoice_number],
+  },
+  maxPerPage: 30,
+}
+
+const ADJUSTMENTS: ListSpec = {
+  path: '/adjustments',
+  idField: 'id',
+  listFilters: {
+    id: (adjustment) => [adjustment.id],
+    status: (adjustment) => [adjustment.status],
+    action: (adjustment) => [adjustment.action],
+    customer_id: (adjustment) => [adjustment.customer_id],
+    subscription_id: (adjustment) => [adjustment.subscription_id],
+    transaction_id: (adjustment) => [adjustment.transaction_id],
+  },
+  maxPerPage: 50,
+}
+
 const ORDERS = new Set(['id[ASC]', 'id[DESC]'])
 
-function listPage (entities: Entity[], query: URLSearchParams, spec: ListSpec, maxPerPage: number, baseUrl: string): PaddleList | PaddleError {
+function listPage (entities: Entity[], query: URLSearchParams, spec: ListSpec, standInMaxPerPage: number, baseUrl: string): PaddleList | PaddleError {
+  const maxPerPage = Math.min(standInMaxPerPage, spec.maxPerPage ?? DEFAULT_MAX_PER_PAGE)
   const invalid = (field: string, message: string): PaddleError => invalidField(field, message)
   const allowed = new Set(['after', 'order_by', 'per_page', ...Object.keys(spec.listFilters), ...(spec.timeField === undefined ? [] : ['from', 'to'])])
   for (const key of new Set(query.keys())) {
@@ -317,7 +386,7 @@ function listPage (entities: Entity[], query: URLSearchParams, spec: ListSpec, m
   }
   const single = (key: string): string | null => {
     const values = query.getAll(key)
-    return values.length === 0 ? null : values.join(',')
+    return values.length === 0 ? spec.defaults?.[key] ?? null : values.join(',')
   }
 
   const perPageText = single('per_page')

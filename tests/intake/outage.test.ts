@@ -3,12 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DatabaseHandle } from '#src/db/client.js'
 import { paddleInboxTable } from '#src/db/schema.js'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
-import { createTestDatabase, usesPostgres, type TestDatabase } from '../helpers/database.js'
+import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/database.js'
 import { deliver, readFixture, withFreshEventIds } from '../helpers/paddle.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
 
 // Cutting the connection to a database server needs a server: embedded PGlite has no connection to cut.
-describe.skipIf(!usesPostgres())('POST /webhooks/paddle while PostgreSQL is unreachable', () => {
+describe.skipIf(skipWithoutPostgres('intake-outage'))('POST /webhooks/paddle while PostgreSQL is unreachable', () => {
   let database: TestDatabase
   let proxy: TcpProxy
   let viaProxy: DatabaseHandle

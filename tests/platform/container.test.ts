@@ -12,7 +12,7 @@ import { basename, dirname, join, posix } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signPaddlePayload } from '#src/paddle/signature.js'
-import { createTestDatabase, usesPostgres, type TestDatabase } from '../helpers/database.js'
+import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/database.js'
 import { baseEnv, freePort, PROJECT_ROOT, spawnService, type ServiceProcess } from '../helpers/process.js'
 import { BASE_TIME, freshIds, subscriptionEvent } from '../helpers/scenarios.js'
 
@@ -405,7 +405,7 @@ async function eventually<T> (read: () => Promise<T>, accept: (value: T) => bool
   }
 }
 
-describe.skipIf(!usesPostgres())('the production artifact, built as the image builds it, run as a non-root user', () => {
+describe.skipIf(skipWithoutPostgres('production-artifact'))('the production artifact, built as the image builds it, run as a non-root user', () => {
   let database: TestDatabase | undefined
   let root = ''
   let app: { workdir: string, env: Record<string, string> } | undefined

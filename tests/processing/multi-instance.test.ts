@@ -10,7 +10,7 @@ import { paddleInboxTable, subscriptionsTable } from '#src/db/schema.js'
 import { createWakeSignal, type WakeSignal } from '#src/db/wake-signal.js'
 import type { BackgroundLoops } from '#src/app/background.js'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
-import { createTestDatabase, usesPostgres, type TestDatabase } from '../helpers/database.js'
+import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/database.js'
 import { deliver, paddleId, type PaddleEvent } from '../helpers/paddle.js'
 import { customerEvent, DAY, freshIds, subscriptionEvent, transactionEvent, type ScenarioIds } from '../helpers/scenarios.js'
 import { createTestLoops } from '../helpers/worker.js'
@@ -30,7 +30,7 @@ function lifecycle (ids: ScenarioIds): PaddleEvent[] {
   ]
 }
 
-describe.skipIf(!usesPostgres())('several processes on one database', () => {
+describe.skipIf(skipWithoutPostgres('multi-instance'))('several processes on one database', () => {
   let database: TestDatabase
   const instances: Array<{ app: TestApp, wake: WakeSignal, loops: BackgroundLoops }> = []
   let separateWorker: BackgroundLoops
