@@ -3,8 +3,8 @@
  * implementation for every stream (email events, entitlement events), each an outbox table with the
  * same delivery columns (schema.ts, outboxColumns) named by its OutboxStream.
  */
-import { getTableName } from 'drizzle-orm'
-import type { DatabaseHandle, RawStatement } from '../db/client.js'
+import { and, eq, getTableName, sql } from 'drizzle-orm'
+import { selectRows, type DatabaseHandle, type RawStatement } from '../db/client.js'
 import { emailEventsTable, type entitlementEventsTable } from '../db/schema.js'
 import { canonicalTimestamp } from '../platform/timestamps.js'
 
@@ -84,26 +84,22 @@ export function toEventBody (row: EventRow): OutboxEventBody {
 
 const EVENT_COLUMNS = 'id, type, idempotency_key, occurred_at, account_id, customer_id, subscription_id, transaction_id, data'
 
-type StatementName = 'feed' | 'redeliver' | 'status' | 'claim' | 'markDelivered' | 'markFailed'
+type StatementName = 'claim' | 'markDelivered' | 'markFailed'
+
+/** Every stream's table has the same columns (schema.ts, outboxColumns): the email table's type names them. */
+const tableOf = (stream: OutboxStream): typeof emailEventsTable => stream.table as typeof emailEventsTable
 
 /**
- * The stream's statements, named per table so that each is parsed and planned once per connection.
- * The table name comes from the Drizzle schema (getTableName): a renamed table renames them too.
+ * The dispatcher's statements, named per table so that each is parsed and planned once per
+ * connection: they run for every delivery, where the query builder costs what `npm run bench --
+ * sql-builder` shows (README, "One rule for SQL"). The table name comes from the Drizzle schema
+ * (getTableName): a renamed table renames them too.
  */
 function statementsOf (stream: OutboxStream): Record<StatementName, RawStatement> {
   const known = cachedStatements.get(stream.table)
   if (known !== undefined) return known
   const table = getTableName(stream.table)
   const texts: Record<StatementName, string> = {
-    feed: `SELECT ${EVENT_COLUMNS}, tx_id, seq FROM ${table}
-    WHERE (tx_id, seq) > ($1::bigint, $2::bigint) AND status <> 'suppressed'
-      AND tx_id < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint
-    ORDER BY tx_id, seq
-    LIMIT $3`,
-    redeliver: `UPDATE ${table} SET status = 'pending', attempts = 0, next_attempt_at = now(), leased_until = NULL, last_error = NULL
-    WHERE id = $1 AND status = 'dead'
-    RETURNING id`,
-    status: `SELECT status FROM ${table} WHERE id = $1`,
     /**
      * Claims deliverable events with a lease (no transaction is held while the receiver answers):
      * pending, due, not leased, and the oldest pending event of their ordering key (a subscription,
@@ -140,9 +136,20 @@ function statementsOf (stream: OutboxStream): Record<StatementName, RawStatement
 }
 const cachedStatements = new Map<OutboxStream['table'], Record<StatementName, RawStatement>>()
 
-/** Suppressed events (about the past) are not in the feed: nobody is to be told about them. */
+/**
+ * Suppressed events (about the past) are not in the feed: nobody is to be told about them. Served
+ * only once every transaction older than theirs has ended (see FeedCursor).
+ */
 export async function readFeed (database: DatabaseHandle, stream: OutboxStream, after: FeedCursor, limit: number): Promise<{ events: OutboxEventBody[], next: FeedCursor }> {
-  const rows = await database.query<EventRow & { tx_id: string, seq: string }>(statementsOf(stream).feed, [after.txId, after.seq, limit])
+  const t = tableOf(stream)
+  const rows = await selectRows<EventRow & { tx_id: string, seq: string }>(database.db, sql`SELECT ${t.id}, ${t.type},
+      ${t.idempotencyKey}, ${t.occurredAt}, ${t.accountId}, ${t.customerId}, ${t.subscriptionId}, ${t.transactionId}, ${t.data},
+      ${t.txId}::text AS tx_id, ${t.seq}::text AS seq
+    FROM ${t}
+    WHERE (${t.txId}, ${t.seq}) > (${after.txId}::bigint, ${after.seq}::bigint) AND ${t.status} <> 'suppressed'
+      AND ${t.txId} < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint
+    ORDER BY ${t.txId}, ${t.seq}
+    LIMIT ${limit}`)
   const last = rows.at(-1)
   return {
     events: rows.map(toEventBody),
@@ -152,9 +159,13 @@ export async function readFeed (database: DatabaseHandle, stream: OutboxStream, 
 
 /** A dead event back to pending; 'not_found' or 'not_dead' when there is nothing to put back. */
 export async function redeliver (database: DatabaseHandle, stream: OutboxStream, id: string): Promise<'redelivering' | 'not_found' | 'not_dead'> {
-  const [updated] = await database.query<{ id: string }>(statementsOf(stream).redeliver, [id])
+  const t = tableOf(stream)
+  const [updated] = await database.db.update(t)
+    .set({ status: 'pending', attempts: 0, nextAttemptAt: sql`now()`, leasedUntil: null, lastError: null })
+    .where(and(eq(t.id, id), eq(t.status, 'dead')))
+    .returning({ id: t.id })
   if (updated !== undefined) return 'redelivering'
-  const [exists] = await database.query<{ status: string }>(statementsOf(stream).status, [id])
+  const [exists] = await database.db.select({ status: t.status }).from(t).where(eq(t.id, id))
   return exists === undefined ? 'not_found' : 'not_dead'
 }
 
