@@ -8,9 +8,9 @@ import type { DatabaseHandle } from '../db/client.js'
 import { ADVISORY_LOCK_KEYS } from '../db/lock-keys.js'
 import { createDispatcher, type Dispatcher } from '../email-events/dispatcher.js'
 import { EMAIL_STREAM, type OutboxStream } from '../email-events/email-events.repository.js'
-import { recordEmailEvents } from '../email-events/outbox.js'
+import { createEmailEventBatch } from '../email-events/outbox.js'
 import { announceEntitlementChanges } from '../entitlements/entitlement-cache.js'
-import { ENTITLEMENT_STREAM, recordEntitlementChanges } from '../entitlements/entitlement-events.js'
+import { createEntitlementRecorder, ENTITLEMENT_STREAM } from '../entitlements/entitlement-events.js'
 import { createEntitlementTimer, type EntitlementTimer } from '../entitlements/entitlement-timer.js'
 import { recordTrialEndingNotices } from '../email-events/trial-notices.repository.js'
 import { applyRetention } from '../privacy/retention.js'
@@ -20,6 +20,7 @@ import { createReconciler, describeReconciliation, type Reconciler } from '../re
 import { nowTimestamp, systemClock, type Clock } from '../platform/clock.js'
 import type { Config } from '../platform/config.js'
 import type { Metrics } from '../platform/metrics.js'
+import { activeTraceparent } from '../platform/tracing.js'
 import { createScheduler, type ScheduledJob, type Scheduler } from './scheduler.js'
 
 export interface BackgroundLoops {
@@ -79,22 +80,31 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
     pollIntervalMs: config.WORKER_POLL_INTERVAL_MS,
     accountIdKey: config.ACCOUNT_ID_CUSTOM_DATA_KEY,
     ...(dependencies.wake === undefined ? {} : { wake: dependencies.wake }),
-    afterApply: async (tx, event, applied) => {
+    consequences: (tx) => {
       const now = nowTimestamp(clock)
-      entitlementEventsRecorded.delete(event.eventId)
-      if (applied.entitlementAccounts.length > 0) {
-        entitlementChanges.set(event.eventId, applied.entitlementAccounts)
-        // Same transaction, same decision as the read API: an answer this event changed is told once.
-        const changed = await recordEntitlementChanges(tx, applied.entitlementAccounts, { policy, now, sourceEventId: event.eventId })
-        if (changed > 0) entitlementEventsRecorded.add(event.eventId)
-      } else {
-        entitlementChanges.delete(event.eventId)
-      }
-      return await recordEmailEvents(tx, event, applied, {
+      const emails = createEmailEventBatch({
         maxAgeHours: config.EMAIL_EVENT_MAX_AGE_HOURS,
         receiptUrlTemplate: config.RECEIPT_URL_TEMPLATE ?? null,
         emailEventsOnImport: config.EMAIL_EVENTS_ON_IMPORT,
       }, now)
+      // Same transaction, same decision as the read API: an answer an event changed is told once.
+      const entitlements = createEntitlementRecorder(tx, { policy, now })
+      return {
+        async afterApply (event, applied) {
+          entitlementEventsRecorded.delete(event.eventId)
+          if (applied.entitlementAccounts.length > 0) {
+            entitlementChanges.set(event.eventId, applied.entitlementAccounts)
+            await entitlements.afterEvent(applied.entitlementAccounts, event.eventId, activeTraceparent())
+          } else {
+            entitlementChanges.delete(event.eventId)
+          }
+          return emails.derive(event, applied)
+        },
+        async record () {
+          for (const eventId of await entitlements.record()) if (eventId !== null) entitlementEventsRecorded.add(eventId)
+          return await emails.record(tx)
+        },
+      }
     },
     onProcessed: (event, result) => {
       const changed = entitlementChanges.get(event.eventId)

@@ -30,7 +30,7 @@ const LOCK_KEYS = {
   text: takeLocksInOrder('SELECT unnest($1::text[])'),
 }
 
-export async function lockKeys (tx: Transaction, keys: string[]): Promise<void> {
+export async function lockKeys (tx: Pick<Transaction, 'query'>, keys: string[]): Promise<void> {
   const unique = [...new Set(keys)]
   if (unique.length > 0) await tx.query(LOCK_KEYS, [unique])
 }

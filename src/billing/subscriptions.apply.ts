@@ -16,14 +16,22 @@ export type SubscriptionState = StateOf<SubscriptionRow> & { items: Subscription
 const statements = tableStatements(subscriptionsTable)
 const itemColumns = Object.entries(getTableColumns(subscriptionItemsTable))
 
-/** The subscription and its items in one round trip, locked for the rest of the transaction. */
-const SELECT_WITH_ITEMS: RawStatement = {
-  name: 'subscription_with_items_for_update',
+/** Subscriptions `s` and their items in one round trip: `rest` is what follows FROM. */
+const withItems = (name: string, rest: string): RawStatement => ({
+  name,
   text: `SELECT s.*, COALESCE((
       SELECT json_agg(to_jsonb(i) || jsonb_build_object('unit_price_amount', i.unit_price_amount::text))
       FROM subscription_items i WHERE i.subscription_id = s.id), '[]') AS items_json
-    FROM subscriptions s WHERE s.id = $1 FOR UPDATE OF s`,
-}
+    FROM ${rest}`,
+})
+
+/** The subscription and its items, locked for the rest of the transaction. */
+const SELECT_WITH_ITEMS = withItems('subscription_with_items_for_update', 'subscriptions s WHERE s.id = $1 FOR UPDATE OF s')
+
+/** An account's subscriptions and their items, in the order the read API lists them (billing.queries.ts). */
+const SELECT_ACCOUNT_WITH_ITEMS = withItems('account_subscriptions_with_items', 'subscriptions s WHERE s.account_id = $1 ORDER BY s.paddle_created_at, s.id')
+
+type RowWithItems = Record<string, unknown> & { items_json: Array<Record<string, unknown>> }
 const KEEP_ORIGIN_TRANSACTION: RawStatement = {
   name: 'subscription_keep_origin_transaction',
   text: 'UPDATE subscriptions SET origin_transaction_id = $2 WHERE id = $1 AND origin_transaction_id IS NULL',
@@ -35,8 +43,16 @@ const INSERT_ITEMS: RawStatement = {
 }
 
 export async function loadSubscriptionState (tx: Transaction, id: string): Promise<SubscriptionState | null> {
-  const [row] = await tx.query<Record<string, unknown> & { items_json: Array<Record<string, unknown>> }>(SELECT_WITH_ITEMS, [id])
-  if (row === undefined) return null
+  const [row] = await tx.query<RowWithItems>(SELECT_WITH_ITEMS, [id])
+  return row === undefined ? null : stateFromRow(row)
+}
+
+/** Inside a transaction: the account's subscriptions as findSubscriptions({ accountId }) reads them, in one named statement. */
+export async function loadAccountSubscriptionStates (tx: Pick<Transaction, 'query'>, accountId: string): Promise<SubscriptionState[]> {
+  return (await tx.query<RowWithItems>(SELECT_ACCOUNT_WITH_ITEMS, [accountId])).map(stateFromRow)
+}
+
+function stateFromRow (row: RowWithItems): SubscriptionState {
   return { ...withoutRowTime(statements.fromRow(row)), items: row.items_json.map(itemFromRow).sort(byPriceId) }
 }
 

@@ -4,10 +4,10 @@
  * event) or time alone did (a grace period, a scheduled cancellation or pause, a trial that ends: the
  * time-driven check below, woken for the earliest moment stored in entitlement_states).
  *
- * The answer is computed exactly as the read API computes it: the same loading
- * (findAccountSubscriptions), the same pure decision (decideEntitlement), the same rendering
- * (renderAnswer). entitlement_states keeps the last answer emitted per account, so a change is one
- * comparison, made in the statement that records it.
+ * The answer is computed exactly as the read API computes it: the same loading (findAccountSubscriptionsIn,
+ * findAccountSubscriptions' twin for transactions), the same pure decision (decideEntitlement), the
+ * same rendering (renderAnswer). entitlement_states keeps the last answer emitted per account, so a
+ * change is a comparison with it; a batch of events records all its answers in one statement.
  *
  * One account's answers are computed under an advisory lock on the account (lockKey('account', id)),
  * taken before its subscriptions are read: two transactions changing two subscriptions of one
@@ -20,8 +20,8 @@ import { entitlementEventsTable } from '../db/schema.js'
 import { lockHash, lockKey, lockKeys } from '../billing/locks.js'
 import type { OutboxStream } from '../email-events/email-events.repository.js'
 import { decideEntitlement, type Decision, type EntitlementPolicy } from './decide.js'
-import { answerJson, renderAnswer } from './entitlement-answer.js'
-import { findAccountSubscriptions, type AccountSubscription } from './entitlements.repository.js'
+import { answerJson, renderAnswer, type RenderedAnswer } from './entitlement-answer.js'
+import { findAccountSubscriptionsIn, type AccountSubscription } from './entitlements.repository.js'
 
 export const ENTITLEMENT_STREAM: OutboxStream = {
   name: 'entitlement',
@@ -34,8 +34,6 @@ export const ENTITLEMENT_STREAM: OutboxStream = {
 export const ENTITLEMENT_DUE_CHANNEL = 'billing_entitlement_due'
 
 export const ENTITLEMENT_CHANGED = 'entitlement.changed'
-
-type Querier = Pick<Transaction, 'query' | 'db'>
 
 /**
  * The earliest moment after `now` at which time alone may change the answer: the soonest `until` of
@@ -54,93 +52,184 @@ function newEventId (): string {
   return `ent_${randomBytes(16).toString('hex')}`
 }
 
+/** An answer computed after one Paddle event (or by the time-driven check), waiting to be recorded. */
+interface PendingAnswer {
+  accountId: string
+  decision: Decision<AccountSubscription>
+  rendered: RenderedAnswer
+  dueAt: string | null
+  sourceEventId: string | null
+  traceparent: string | null
+}
+
+const STORED_STATES: RawStatement = {
+  name: 'entitlement_states_for_accounts',
+  text: `SELECT account_id, etag, access, reason, sequence,
+      to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS due_at
+    FROM entitlement_states WHERE account_id = ANY($1::text[])`,
+}
+
 /**
- * Compares the answer with the last one recorded and, in the same statement, records it: the state
- * row (written only when the answer or its due moment moved) and, when the answer changed, the event.
- * An empty stored etag is a baseline (the migration's rows for accounts that existed before):
- * recorded, never emitted, since the previous answer is unknown.
+ * Writes what the comparison decided, for every account of a batch at once: the last answer per
+ * account (written only when it or its due moment moved), the events, and a NOTIFY per account whose
+ * due moment moved, so that every process's timer can wake for it.
  */
 const RECORD: RawStatement = {
-  name: 'entitlement_record_answer',
-  text: `WITH prev AS MATERIALIZED (
-      SELECT COALESCE(s.etag, $12) AS etag, COALESCE(s.access, 'denied') AS access, COALESCE(s.reason, 'no_subscription') AS reason,
-        COALESCE(s.sequence, 0) AS sequence, s.due_at
-      FROM (SELECT 1) AS one LEFT JOIN entitlement_states s ON s.account_id = $1
-    ),
-    decided AS MATERIALIZED (
-      SELECT prev.*, prev.etag <> '' AND prev.etag <> $2 AS emit,
-        prev.etag <> $2 OR prev.due_at IS DISTINCT FROM $7::timestamptz AS write
-      FROM prev
-    ),
-    state AS (
+  name: 'entitlement_record_answers',
+  text: `WITH state AS (
       INSERT INTO entitlement_states AS s (account_id, etag, access, reason, until, subscription_id, sequence, due_at, updated_at)
-      SELECT $1, $2, $3, $4, $5::timestamptz, $6, decided.sequence + (CASE WHEN decided.emit THEN 1 ELSE 0 END), $7::timestamptz, now()
-      FROM decided WHERE decided.write
+      SELECT r.account_id, r.etag, r.access, r.reason, r.until, r.subscription_id, r.sequence, r.due_at, now()
+      FROM jsonb_to_recordset($1::jsonb) AS r (account_id text, etag text, access text, reason text, until timestamptz,
+        subscription_id text, sequence integer, due_at timestamptz)
       ON CONFLICT (account_id) DO UPDATE SET etag = excluded.etag, access = excluded.access, reason = excluded.reason,
         until = excluded.until, subscription_id = excluded.subscription_id, sequence = excluded.sequence,
         due_at = excluded.due_at, updated_at = excluded.updated_at
-      RETURNING s.sequence, s.due_at
     ),
     event AS (
-      INSERT INTO entitlement_events (id, type, idempotency_key, occurred_at, account_id, subscription_id, ordering_key, data, source_event_id)
-      SELECT $8, '${ENTITLEMENT_CHANGED}', '${ENTITLEMENT_CHANGED}:' || $1 || ':' || state.sequence, $9::timestamptz, $1, $6, $1,
-        jsonb_build_object('sequence', state.sequence, 'entitlement', $10::jsonb,
-          'previous', jsonb_build_object('access', decided.access, 'reason', decided.reason)),
-        $11
-      FROM state, decided WHERE decided.emit
+      INSERT INTO entitlement_events (id, type, idempotency_key, occurred_at, account_id, subscription_id, ordering_key, data, source_event_id, traceparent)
+      SELECT e.id, '${ENTITLEMENT_CHANGED}', '${ENTITLEMENT_CHANGED}:' || e.account_id || ':' || e.sequence, e.occurred_at, e.account_id,
+        e.subscription_id, e.account_id, e.data, e.source_event_id, e.traceparent
+      FROM jsonb_to_recordset($2::jsonb) AS e (id text, sequence integer, occurred_at timestamptz, account_id text,
+        subscription_id text, data jsonb, source_event_id text, traceparent text)
       ON CONFLICT (idempotency_key) DO NOTHING
-      RETURNING id
+      RETURNING source_event_id
     ),
-    woken AS (
-      SELECT pg_notify('${ENTITLEMENT_DUE_CHANNEL}', to_char($7::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM decided WHERE decided.write AND $7::timestamptz IS NOT NULL
-        AND decided.due_at IS DISTINCT FROM $7::timestamptz
-    )
-    SELECT (SELECT count(*) FROM event)::int AS emitted, (SELECT count(*) FROM woken)::int AS woken`,
+    woken AS (SELECT pg_notify('${ENTITLEMENT_DUE_CHANNEL}', due) FROM unnest($3::text[]) AS due)
+    SELECT (SELECT count(*) FROM woken)::int AS woken,
+      COALESCE((SELECT json_agg(source_event_id) FROM event), '[]') AS emitted_by`,
 }
 
 const NO_SUBSCRIPTION: Decision<AccountSubscription> = { access: 'denied', reason: 'no_subscription', until: null, subscription: null }
 
+interface StoredState { etag: string, access: string, reason: string, sequence: number, dueAt: string | null }
+
 /**
- * Computes the account's answer at `now` and records it; true when it changed (an event was written).
- * The caller holds the account's lock (lockAccounts, or tryLockAccount).
+ * Records the answers of the accounts a batch of Paddle events changed, in the batch's transaction,
+ * with a handful of statements whatever the batch holds: each account is locked once, its
+ * subscriptions read after each event that changed it (so every answer the read API would have shown
+ * after that event is compared in turn, whatever else the batch holds), and everything is written at
+ * the end in one statement.
  */
-async function recordAnswer (tx: Querier, accountId: string, policy: EntitlementPolicy, now: string, sourceEventId: string | null): Promise<boolean> {
-  const subscriptions = await findAccountSubscriptions(tx, accountId)
-  const decision = decideEntitlement(subscriptions, policy, now)
-  const rendered = renderAnswer(accountId, decision)
-  const [row] = await tx.query<{ emitted: number }>(RECORD, [
-    accountId,
-    rendered.etag,
-    decision.access,
-    decision.reason,
-    decision.until,
-    decision.subscription?.id ?? null,
-    nextDueAt(subscriptions, policy, now),
-    newEventId(),
-    now,
-    answerJson(rendered, now),
-    sourceEventId,
-    renderAnswer(accountId, NO_SUBSCRIPTION).etag,
-  ])
-  return (row?.emitted ?? 0) > 0
+export interface EntitlementRecorder {
+  /**
+   * After an event: locks the accounts not locked yet in this transaction (waiting for a transaction
+   * recording them elsewhere; their subscriptions are read after) and computes their answers.
+   */
+  afterEvent(accountIds: readonly string[], sourceEventId: string | null, traceparent: string | null): Promise<void>
+  /** Compares the answers with the last ones recorded and records them; returns the source events whose answers changed. */
+  record(): Promise<Set<string | null>>
+}
+
+export function createEntitlementRecorder (
+  tx: Pick<Transaction, 'query'>,
+  options: { policy: EntitlementPolicy, now: string, alreadyLocked?: readonly string[] }
+): EntitlementRecorder {
+  const locked = new Set(options.alreadyLocked)
+  const pending: PendingAnswer[] = []
+  return {
+    async afterEvent (accountIds, sourceEventId, traceparent) {
+      const accounts = [...new Set(accountIds)].sort()
+      const unlocked = accounts.filter((accountId) => !locked.has(accountId))
+      if (unlocked.length > 0) {
+        await lockKeys(tx, unlocked.map((accountId) => lockKey('account', accountId)))
+        for (const accountId of unlocked) locked.add(accountId)
+      }
+      for (const accountId of accounts) {
+        const subscriptions = await findAccountSubscriptionsIn(tx, accountId)
+        const decision = decideEntitlement(subscriptions, options.policy, options.now)
+        pending.push({
+          accountId,
+          decision,
+          rendered: renderAnswer(accountId, decision),
+          dueAt: nextDueAt(subscriptions, options.policy, options.now),
+          sourceEventId,
+          traceparent,
+        })
+      }
+    },
+    async record () {
+      if (pending.length === 0) return new Set()
+      const accounts = [...new Set(pending.map((answer) => answer.accountId))]
+      const stored = new Map<string, StoredState>()
+      for (const row of await tx.query<{ account_id: string, etag: string, access: string, reason: string, sequence: number, due_at: string | null }>(STORED_STATES, [accounts])) {
+        stored.set(row.account_id, { etag: row.etag, access: row.access, reason: row.reason, sequence: row.sequence, dueAt: row.due_at })
+      }
+      const { states, events, woken } = compareAnswers(pending, stored, options.now)
+      pending.length = 0
+      if (states.length === 0) return new Set()
+      const [row] = await tx.query<{ emitted_by: Array<string | null> }>(RECORD, [JSON.stringify(states), JSON.stringify(events), woken])
+      return new Set(row?.emitted_by ?? [])
+    },
+  }
 }
 
 /**
- * In the transaction that applied a Paddle event: records the answers of the accounts whose
- * subscriptions it changed (AppliedEvent.entitlementAccounts). Returns how many changed.
+ * The comparison, account by account in the order the answers were computed: an answer whose ETag
+ * differs from the previous one is a change (an event, numbered after the last); an empty stored
+ * ETag is a baseline (the migration's rows for accounts that existed before): recorded, never
+ * emitted, since the previous answer is unknown. No stored row: the previous answer is "no subscription".
  */
-export async function recordEntitlementChanges (
-  tx: Transaction,
-  accountIds: readonly string[],
-  options: { policy: EntitlementPolicy, now: string, sourceEventId: string | null }
-): Promise<number> {
-  if (accountIds.length === 0) return 0
-  const accounts = [...new Set(accountIds)].sort()
-  // Waits for a transaction recording the same account elsewhere; the subscriptions are read after.
-  await lockKeys(tx, accounts.map((accountId) => lockKey('account', accountId)))
-  let changed = 0
-  for (const accountId of accounts) if (await recordAnswer(tx, accountId, options.policy, options.now, options.sourceEventId)) changed += 1
-  return changed
+function compareAnswers (pending: readonly PendingAnswer[], stored: ReadonlyMap<string, StoredState>, now: string) {
+  const current = new Map<string, StoredState & { written: boolean }>()
+  const events: Array<Record<string, unknown>> = []
+  for (const answer of pending) {
+    const previous = current.get(answer.accountId) ?? {
+      ...(stored.get(answer.accountId) ?? { etag: renderAnswer(answer.accountId, NO_SUBSCRIPTION).etag, access: 'denied', reason: 'no_subscription', sequence: 0, dueAt: null }),
+      written: false,
+    }
+    const changed = previous.etag !== answer.rendered.etag
+    const emit = changed && previous.etag !== ''
+    const sequence = previous.sequence + (emit ? 1 : 0)
+    if (emit) {
+      events.push({
+        id: newEventId(),
+        sequence,
+        occurred_at: now,
+        account_id: answer.accountId,
+        subscription_id: answer.decision.subscription?.id ?? null,
+        data: {
+          sequence,
+          entitlement: JSON.parse(answerJson(answer.rendered, now)) as unknown,
+          previous: { access: previous.access, reason: previous.reason },
+        },
+        source_event_id: answer.sourceEventId,
+        traceparent: answer.traceparent,
+      })
+    }
+    current.set(answer.accountId, {
+      etag: answer.rendered.etag,
+      access: answer.decision.access,
+      reason: answer.decision.reason,
+      sequence,
+      dueAt: answer.dueAt,
+      written: previous.written || changed || previous.dueAt !== answer.dueAt,
+    })
+  }
+  const states: Array<Record<string, unknown>> = []
+  const woken: string[] = []
+  for (const answer of lastAnswers(pending)) {
+    const state = current.get(answer.accountId)
+    if (state === undefined || !state.written) continue
+    states.push({
+      account_id: answer.accountId,
+      etag: state.etag,
+      access: state.access,
+      reason: state.reason,
+      until: answer.decision.until,
+      subscription_id: answer.decision.subscription?.id ?? null,
+      sequence: state.sequence,
+      due_at: state.dueAt,
+    })
+    if (state.dueAt !== null && state.dueAt !== (stored.get(answer.accountId)?.dueAt ?? null)) woken.push(state.dueAt)
+  }
+  return { states, events, woken }
+}
+
+/** The last answer computed for each account. */
+function lastAnswers (pending: readonly PendingAnswer[]): PendingAnswer[] {
+  const last = new Map<string, PendingAnswer>()
+  for (const answer of pending) last.set(answer.accountId, answer)
+  return [...last.values()]
 }
 
 const DUE_ACCOUNTS: RawStatement = {
@@ -177,7 +266,9 @@ export async function recordDueChanges (
     const outcome = await database.transaction(async (tx) => {
       const [lock] = await tx.query<{ locked: boolean }>(TRY_LOCK_ACCOUNT, [lockKey('account', accountId)])
       if (lock?.locked !== true) return null
-      return await recordAnswer(tx, accountId, options.policy, options.now, null)
+      const recorder = createEntitlementRecorder(tx, { policy: options.policy, now: options.now, alreadyLocked: [accountId] })
+      await recorder.afterEvent([accountId], null, null)
+      return (await recorder.record()).size > 0
     })
     if (outcome === null) continue
     evaluated += 1

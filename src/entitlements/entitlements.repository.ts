@@ -1,8 +1,8 @@
 import { eq, sql } from 'drizzle-orm'
 import { foldSubscriptionItems, selectSubscriptionsWithItems } from '../billing/billing.queries.js'
 import { toSubscriptionResponse } from '../billing/billing.serializers.js'
-import type { SubscriptionState } from '../billing/subscriptions.apply.js'
-import type { Database, DatabaseHandle } from '../db/client.js'
+import { loadAccountSubscriptionStates, type SubscriptionState } from '../billing/subscriptions.apply.js'
+import type { Database, DatabaseHandle, Transaction } from '../db/client.js'
 import { subscriptionsTable } from '../db/schema.js'
 import type { EntitlementSubscription } from './decide.js'
 
@@ -29,6 +29,15 @@ export async function findAccountSubscriptions (database: Pick<DatabaseHandle, '
     prepared.set(database.db, query)
   }
   return foldSubscriptionItems(await query.execute({ accountId })).map(toAccountSubscription)
+}
+
+/**
+ * The same subscriptions, read inside a transaction that writes (the worker's, the time-driven
+ * check's) with a named statement of its own: the builder's prepared query belongs to one Drizzle
+ * instance, and a transaction's is made afresh each time.
+ */
+export async function findAccountSubscriptionsIn (tx: Pick<Transaction, 'query'>, accountId: string): Promise<AccountSubscription[]> {
+  return (await loadAccountSubscriptionStates(tx, accountId)).map(toAccountSubscription)
 }
 
 function toAccountSubscription (state: SubscriptionState): AccountSubscription {

@@ -28,6 +28,18 @@ import { createWorkLoop } from '../db/work-loop.js'
 import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api'
 import { contextFromTraceparent, describeSpan, failSpan, inSpan, tracer, withSpan } from '../platform/tracing.js'
 
+/**
+ * What a batch's applied events lead to, recorded in the batch's transaction: worked out after each
+ * event (in its processing span), written together once every event of the batch is applied, so
+ * that what they cost in statements is paid per batch, not per event.
+ */
+export interface BatchConsequences {
+  /** After the event is applied; returns how many email events it derived (a span attribute). */
+  afterApply(event: InboxEvent, applied: AppliedEvent): Promise<number>
+  /** Writes them, before the batch is marked processed; returns how many new email events each event made. */
+  record(): Promise<ReadonlyMap<string, number>>
+}
+
 export interface InboxWorkerOptions {
   database: DatabaseHandle
   logger: Logger
@@ -41,8 +53,8 @@ export interface InboxWorkerOptions {
   accountIdKey: string
   /** In-process wake-ups from the intake. */
   wake?: WakeSignal
-  /** Runs inside the applying transaction, after the state change (derives the email events); returns what it recorded. */
-  afterApply?: (tx: Transaction, event: InboxEvent, applied: AppliedEvent) => Promise<number>
+  /** What the batch's applied events lead to (email events, entitlement changes), made once per batch. */
+  consequences?: (tx: Transaction) => BatchConsequences
   /** Retry delay for the given attempt number, in seconds. */
   retryDelaySeconds?: (attempt: number) => number
   /** Observes each processed event once its transaction has committed (metrics, waking the dispatcher). */
@@ -328,6 +340,9 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
           hold(busyCustomers, event.customerId, 1)
         }
         const results: ProcessedEvent[] = []
+        const consequences = options.consequences?.(tx)
+        // The processing span of the last event that led to something: the batch's records are written under it.
+        let recordedUnder: Span | undefined
         for (const [index, event] of claimed.entries()) {
           // Each event's processing continues the trace of the request that stored it (a fresh trace
           // without one); the span ends once the batch has committed, or failed.
@@ -339,15 +354,23 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
               describeSpan(applying, () => ({ 'billing.outcome': result.outcome }))
               return result
             })
-            const recorded = options.afterApply === undefined
-              ? 0
-              : await inSpan('email_events.derive', {}, async (deriving) => {
-                const count = await options.afterApply?.(tx, event, applied) ?? 0
-                describeSpan(deriving, () => ({ 'billing.email_events.recorded': count }))
+            if (consequences !== undefined) {
+              const derived = await inSpan('email_events.derive', {}, async (deriving) => {
+                const count = await consequences.afterApply(event, applied)
+                describeSpan(deriving, () => ({ 'billing.email_events.derived': count }))
                 return count
               })
-            results.push({ event, status: applied.outcome === 'ignored' ? 'ignored' : 'processed', outcome: applied.outcome, note: applied.note, recorded })
+              if (derived > 0) recordedUnder = span
+            }
+            results.push({ event, status: applied.outcome === 'ignored' ? 'ignored' : 'processed', outcome: applied.outcome, note: applied.note, recorded: 0 })
           })
+        }
+        if (consequences !== undefined && results.length > 0) {
+          const record = async (): Promise<ReadonlyMap<string, number>> => await inSpan('billing.batch.record', {
+            links: spans.map((span) => ({ context: span.spanContext() })),
+          }, async () => await consequences.record())
+          const recorded = recordedUnder === undefined ? await record() : await withSpan(recordedUnder, record)
+          for (const result of results) result.recorded = recorded.get(result.event.eventId) ?? 0
         }
         if (results.length > 0) {
           await tx.query(MARK_PROCESSED, [

@@ -201,7 +201,7 @@ describe('with tracing on', () => {
     const apply = one('billing.apply', under(processing))
     const derive = one('email_events.derive', under(processing))
     expect(apply.attributes['billing.outcome']).toBe('applied')
-    expect(derive.attributes['billing.email_events.recorded']).toBe(1)
+    expect(derive.attributes['billing.email_events.derived']).toBe(1)
 
     // The delivery, in the dispatcher: continues the derive span's trace; the receiver got its context.
     const delivery = one('email_event.deliver')
