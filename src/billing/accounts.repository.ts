@@ -49,37 +49,56 @@ const SUBSCRIPTION_ACCOUNT = `COALESCE(
     (SELECT account_id FROM customer_account)
   )`
 
-/** Writes subscription_accounts (id, previous_account_id, account_id) where they differ; returns the moves. */
-const SUBSCRIPTION_UPDATE = `subscription_update AS (
+/** Writes `<prefix>subscription_accounts` (id, previous_account_id, account_id) where they differ; returns the moves. */
+const subscriptionUpdate = (prefix = ''): string => `${prefix}subscription_update AS (
       UPDATE subscriptions s SET account_id = sa.account_id
-      FROM subscription_accounts sa
+      FROM ${prefix}subscription_accounts sa
       WHERE s.id = sa.id AND s.account_id IS DISTINCT FROM sa.account_id
       RETURNING s.id, sa.previous_account_id, sa.account_id
     )`
 
-/** The accounts a subscription moved from or to: their entitlements changed (see entitlements/). */
-const MOVED_ACCOUNTS = `ARRAY(SELECT DISTINCT moved.account_id FROM subscription_update,
-      LATERAL (VALUES (subscription_update.previous_account_id), (subscription_update.account_id)) AS moved (account_id)
+/** The accounts a subscription moved from or to, in the given `subscription_update` CTEs: their entitlements changed (see entitlements/). */
+const movedAccounts = (updates: string[]): string => `ARRAY(SELECT DISTINCT moved.account_id
+      FROM (${updates.map((update) => `SELECT previous_account_id, account_id FROM ${update}`).join(' UNION ALL ')}) AS updated,
+      LATERAL (VALUES (updated.previous_account_id), (updated.account_id)) AS moved (account_id)
       WHERE moved.account_id IS NOT NULL)`
 
 /**
- * A transaction t2's account, given the CTEs customer_account and subscription_accounts (the
+ * A transaction t2's account, given the CTEs customer_account and `<prefix>subscription_accounts` (the
  * subscriptions resolved by the same statement): its own, else its subscription's, else the customer's.
  */
-const TRANSACTION_ACCOUNT = `COALESCE(
+const transactionAccount = (prefix = ''): string => `COALESCE(
     t2.custom_account_id,
-    (SELECT sa.account_id FROM subscription_accounts sa WHERE sa.id = t2.subscription_id),
+    (SELECT sa.account_id FROM ${prefix}subscription_accounts sa WHERE sa.id = t2.subscription_id),
     (SELECT s.account_id FROM subscriptions s WHERE s.id = t2.subscription_id),
     (SELECT account_id FROM customer_account)
   )`
 
 /**
- * Re-resolves the customer ($1) and every subscription and transaction of the customer, in one
- * statement. Needed when the customer's own account may have changed, since every row of the customer
- * may fall back to it: its first link, its custom_data, a manual link. Its cost grows with the
- * customer's history, so the facts that cannot change the customer's account take the narrow
- * statements below.
+ * CTEs that re-resolve the customer and every subscription and transaction of the customer, when
+ * `when` holds, given the CTE customer_account. Needed when the customer's own account may have
+ * changed, since every row of the customer may fall back to it: its first link, its custom_data, a
+ * manual link. Its cost grows with the customer's history, so the facts that cannot change the
+ * customer's account take the narrow statements below, which run these only when the fact decides it.
  */
+function wholeCustomer (customer: string, when: string, prefix = ''): string {
+  return `${prefix}customer_update AS (
+      UPDATE customers c SET account_id = ca.account_id
+      FROM customer_account ca
+      WHERE ${when} AND c.id = ${customer} AND c.account_id IS DISTINCT FROM ca.account_id
+    ),
+    ${prefix}subscription_accounts AS (
+      SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id FROM subscriptions s
+      WHERE ${when} AND s.customer_id = ${customer}
+    ),
+    ${subscriptionUpdate(prefix)},
+    ${prefix}transaction_update AS (
+      UPDATE transactions t SET account_id = resolved.account_id
+      FROM (SELECT t2.id, ${transactionAccount(prefix)} AS account_id FROM transactions t2 WHERE ${when} AND t2.customer_id = ${customer}) resolved
+      WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
+    )`
+}
+
 /**
  * The CTEs `customer_account` (customer $2's account) and `decides_customer` (`full_relink`: whether
  * that account changes when the excluded fact is left out, so the whole customer must be re-resolved).
@@ -92,25 +111,13 @@ function decidesCustomer (exclude: { transaction: string } | { subscription: str
     )`
 }
 
+/** The whole customer ($1) re-resolved. */
 const RELINK_CUSTOMER: RawStatement = {
   name: 'relink_customer_accounts',
   text: `
     WITH customer_account AS (${customerAccount('$1')}),
-    customer_update AS (
-      UPDATE customers c SET account_id = ca.account_id
-      FROM customer_account ca
-      WHERE c.id = $1 AND c.account_id IS DISTINCT FROM ca.account_id
-    ),
-    subscription_accounts AS (
-      SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id FROM subscriptions s WHERE s.customer_id = $1
-    ),
-    ${SUBSCRIPTION_UPDATE},
-    transaction_update AS (
-      UPDATE transactions t SET account_id = resolved.account_id
-      FROM (SELECT t2.id, ${TRANSACTION_ACCOUNT} AS account_id FROM transactions t2 WHERE t2.customer_id = $1) resolved
-      WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
-    )
-    SELECT false AS full_relink, ${MOVED_ACCOUNTS} AS accounts`,
+    ${wholeCustomer('$1', 'true')}
+    SELECT false AS full_relink, ${movedAccounts(['subscription_update'])} AS accounts`,
 }
 
 /** Re-resolves everything of the customer; answers the accounts that gained or lost a subscription. */
@@ -129,9 +136,9 @@ interface RelinkResult { full_relink: boolean, accounts: string[] }
  * such a subscription that take their account from it. A few index probes in the usual case (a new
  * transaction of a customer whose account is known), whatever the customer's history.
  *
- * Answers whether the customer's own account depends on this transaction (it is the customer's
- * earliest with an account id, and leaving it out gives another answer): then the caller re-resolves
- * the whole customer, and this statement changes nothing.
+ * When the customer's own account depends on this transaction (it is the customer's earliest with an
+ * account id, and leaving it out gives another answer), the same statement re-resolves the whole
+ * customer instead (the usual case for a new customer's first transaction): one round trip either way.
  */
 const RELINK_TRANSACTION_FACT: RawStatement = {
   name: 'relink_transaction_fact',
@@ -144,18 +151,19 @@ const RELINK_TRANSACTION_FACT: RawStatement = {
         AND (s.id = (SELECT t.subscription_id FROM transactions t WHERE t.id = $1) OR s.id = $3 OR s.origin_transaction_id = $1)
         AND NOT (SELECT full_relink FROM decides_customer)
     ),
-    ${SUBSCRIPTION_UPDATE},
+    ${subscriptionUpdate()},
     transaction_update AS (
       UPDATE transactions t SET account_id = resolved.account_id
       FROM (
-        SELECT t2.id, ${TRANSACTION_ACCOUNT} AS account_id
+        SELECT t2.id, ${transactionAccount()} AS account_id
         FROM transactions t2
         WHERE NOT (SELECT full_relink FROM decides_customer) AND (t2.id = $1 OR (
           t2.customer_id = $2 AND t2.custom_account_id IS NULL AND t2.subscription_id IN (SELECT id FROM subscription_update)))
       ) resolved
       WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
-    )
-    SELECT full_relink, ${MOVED_ACCOUNTS} AS accounts FROM decides_customer`,
+    ),
+    ${wholeCustomer('$2', '(SELECT full_relink FROM decides_customer)', 'whole_')}
+    SELECT full_relink, ${movedAccounts(['subscription_update', 'whole_subscription_update'])} AS accounts FROM decides_customer`,
 }
 
 export interface TransactionFact {
@@ -167,14 +175,13 @@ export interface TransactionFact {
 /** Answers the accounts that gained or lost a subscription. */
 export async function relinkTransactionFact (tx: Transaction, fact: TransactionFact): Promise<string[]> {
   const [result] = await tx.query<RelinkResult>(RELINK_TRANSACTION_FACT, [fact.transactionId, fact.customerId, fact.previousSubscriptionId])
-  if (result?.full_relink === true && fact.customerId !== null) return await relinkCustomerAccounts(tx, fact.customerId)
   return result?.accounts ?? []
 }
 
 /**
  * A subscription ($1) was stored or changed what account resolution reads of it (its custom_data,
  * customer $2 or checkout transaction): re-resolves it and the transactions that take their account
- * from it, or answers that the customer's own account depends on it (as for transactions above).
+ * from it, or the whole customer when the customer's own account depends on it (as for transactions above).
  */
 const RELINK_SUBSCRIPTION_FACT: RawStatement = {
   name: 'relink_subscription_fact',
@@ -185,25 +192,25 @@ const RELINK_SUBSCRIPTION_FACT: RawStatement = {
       FROM subscriptions s
       WHERE s.id = $1 AND s.customer_id IS NOT DISTINCT FROM $2 AND NOT (SELECT full_relink FROM decides_customer)
     ),
-    ${SUBSCRIPTION_UPDATE},
+    ${subscriptionUpdate()},
     -- Those stored before the subscription fell back to the customer's account (or none).
     transaction_update AS (
       UPDATE transactions t SET account_id = resolved.account_id
       FROM (
-        SELECT t2.id, ${TRANSACTION_ACCOUNT} AS account_id
+        SELECT t2.id, ${transactionAccount()} AS account_id
         FROM transactions t2
         WHERE t2.subscription_id = $1 AND t2.customer_id IS NOT DISTINCT FROM $2 AND t2.custom_account_id IS NULL
           AND NOT (SELECT full_relink FROM decides_customer)
       ) resolved
       WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
-    )
-    SELECT full_relink, ${MOVED_ACCOUNTS} AS accounts FROM decides_customer`,
+    ),
+    ${wholeCustomer('$2', '(SELECT full_relink FROM decides_customer)', 'whole_')}
+    SELECT full_relink, ${movedAccounts(['subscription_update', 'whole_subscription_update'])} AS accounts FROM decides_customer`,
 }
 
 /** Answers the accounts that gained or lost a subscription. */
 export async function relinkSubscriptionFact (tx: Transaction, fact: { subscriptionId: string, customerId: string | null }): Promise<string[]> {
   const [result] = await tx.query<RelinkResult>(RELINK_SUBSCRIPTION_FACT, [fact.subscriptionId, fact.customerId])
-  if (result?.full_relink === true && fact.customerId !== null) return await relinkCustomerAccounts(tx, fact.customerId)
   return result?.accounts ?? []
 }
 
