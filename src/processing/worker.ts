@@ -72,6 +72,7 @@ export interface InboxWorkerOptions {
  * with it, it held at ~1,400-2,100.
  */
 const DEFAULT_VACUUM_EVERY = 5_000
+const FIRST_VACUUM_AFTER = 500
 
 /**
  * Measured draining 20,000 events with one worker process (WORKER_CONCURRENCY=4, 2 CPUs shared with
@@ -272,13 +273,18 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
   const vacuumEvery = options.vacuumEvery ?? DEFAULT_VACUUM_EVERY
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
   let processedSinceVacuum = 0
+  // The first upkeeps come sooner (after 500, 1,000, 2,000... events, up to vacuumEvery): a process
+  // that starts on young tables (a new deploy, a first backlog) has planner statistics that describe
+  // them nearly empty, and plans scans for them that grow with every row stored meanwhile.
+  let nextVacuumAfter = Math.min(vacuumEvery, FIRST_VACUUM_AFTER)
   let vacuuming: Promise<void> | undefined
 
   /** In the background, never holding up the worker's loops. */
   function maybeVacuum (): void {
     processedSinceVacuum += 1
-    if (vacuumEvery === 0 || processedSinceVacuum < vacuumEvery || vacuuming !== undefined) return
+    if (vacuumEvery === 0 || processedSinceVacuum < nextVacuumAfter || vacuuming !== undefined) return
     processedSinceVacuum = 0
+    nextVacuumAfter = Math.min(vacuumEvery, nextVacuumAfter * 2)
     vacuuming = (async () => {
       for (const table of MAINTAINED_TABLES) await database.vacuum(table)
     })().catch((error: unknown) => {
