@@ -1,6 +1,8 @@
 /**
- * Processing: events applied per second from a backlog of pending mixed events, with one and with two
- * worker processes (dist/worker.js); and the idle latency from a webhook's 200 to its event applied.
+ * Processing: events applied per second from a backlog of pending events, mixed with one and with two
+ * worker processes (dist/worker.js), and transaction.completed of new customers with one; each also as
+ * a ratio to the ceiling measured in the same run (the intake's inbox insert straight through pg).
+ * And the idle latency from a webhook's 200 to its event applied.
  */
 import pg from 'pg'
 import pino from 'pino'
@@ -8,7 +10,8 @@ import { createDatabase } from '../src/db/client.js'
 import { createInboxWriter } from '../src/intake/inbox-writer.js'
 import { signPaddlePayload } from '../src/paddle/signature.js'
 import { completedTransactions, subscriptionLifecycle, toInboxRow, type BenchEvent } from './events.js'
-import { percentile, postgresCpuSeconds, printTable, sleep, startBuilt, type BenchDatabase } from './support.js'
+import { microsPer, percentile, postgresCpuSeconds, printTable, sleep, startBuilt, type BenchDatabase, type StraightResult } from './support.js'
+import { straightInboxInserts, UniqueEvents } from './unique-events.js'
 
 const SECRET = 'pdl_ntfset_01jbench00000000000000000000_BenchmarkSecret000000000000000'
 const TOKEN = 'bench-internal-token-0123456789'
@@ -17,6 +20,8 @@ export interface ProcessingOptions {
   /** Makes a fresh, migrated database for each measurement. */
   freshDatabase: () => Promise<BenchDatabase>
   backlog: number
+  /** The straight-through-pg ceiling: its connections and length (after its 3 s warm-up). */
+  ceiling: { connections: number, seconds: number }
 }
 
 /** Fills the inbox with `count` pending events (whole subscription lifecycles) through the intake's own writer. */
@@ -104,21 +109,45 @@ async function idleLatency (databaseUrl: string, samples: number) {
 }
 
 export async function benchProcessing (options: ProcessingOptions): Promise<void> {
+  const ceilingDatabase = await options.freshDatabase()
+  let ceiling: StraightResult
+  try {
+    ceiling = await straightInboxInserts(ceilingDatabase.url, options.ceiling.connections, options.ceiling.seconds,
+      UniqueEvents.transactionCompleted({ secret: SECRET, newCustomers: true }))
+  } finally {
+    await ceilingDatabase.drop()
+  }
+
+  const backlogs: Array<{ events: string, workers: number, fill: (databaseUrl: string) => Promise<void> }> = [
+    { events: 'mixed', workers: 1, fill: async (databaseUrl) => { await fillInbox(databaseUrl, options.backlog) } },
+    { events: 'mixed', workers: 2, fill: async (databaseUrl) => { await fillInbox(databaseUrl, options.backlog) } },
+    {
+      events: 'transaction.completed, new customers',
+      workers: 1,
+      fill: async (databaseUrl) => { await storeEvents(databaseUrl, completedTransactions(options.backlog, { oneCustomer: false })) },
+    },
+  ]
   const rows: Array<Array<string | number>> = []
-  for (const workers of [1, 2]) {
+  for (const backlog of backlogs) {
     const database = await options.freshDatabase()
     try {
-      await fillInbox(database.url, options.backlog)
-      const result = await drainWithWorkers(database.url, workers, options.backlog)
-      rows.push([`${workers} worker process${workers > 1 ? 'es' : ''} (WORKER_CONCURRENCY=4 each)`, result.rate, result.elapsed,
+      await backlog.fill(database.url)
+      const result = await drainWithWorkers(database.url, backlog.workers, options.backlog)
+      rows.push([backlog.events, `${backlog.workers} worker process${backlog.workers > 1 ? 'es' : ''}`, result.rate, result.rate / backlog.workers,
+        `${(result.rate / ceiling.rate).toFixed(2)}x`, result.elapsed,
         result.postgresCpuPerEvent === null ? 'n/a' : (result.postgresCpuPerEvent * 1e6).toFixed(0), result.failures])
     } finally {
       await database.drop()
     }
   }
-  printTable(`Processing: backlog of ${options.backlog} pending mixed events (8-event subscription lifecycles)`,
-    ['workers', 'events/s', 'seconds', 'postgres CPU us/event', 'not applied once'], rows)
-  process.stdout.write('target: >= 1000 events/s with one worker\n')
+  rows.push(['ceiling: same inbox insert straight through pg', `${options.ceiling.connections} connections, ${options.ceiling.seconds} s`,
+    ceiling.rate, '-', '1.00x', '-', microsPer(ceiling.postgresCpu, ceiling.requests),
+    ceiling.errors === 0 ? '-' : `${ceiling.errors} errors`])
+  printTable(`Processing: backlogs of ${options.backlog} pending events (mixed: 8-event subscription lifecycles; ` +
+    'transaction.completed: each of its own new customer and subscription), WORKER_CONCURRENCY=4 per process',
+  ['events', 'workers', 'events/s', 'events/s per process', '/ ceiling', 'seconds', 'postgres CPU us/event', 'not applied once'], rows)
+  process.stdout.write('targets: mixed >= 2000 events/s per worker process, transaction.completed from new customers >= 1500 events/s ' +
+    '(absolute figures drift on this shared machine: compare the ratio with the previous commit\'s)\n')
 
   const database = await options.freshDatabase()
   try {

@@ -1,11 +1,14 @@
 /**
- * `npm run bench [-- intake processing backfill ...]`: builds the service, then measures it against PostgreSQL
+ * `npm run bench [-- intake burst processing backfill ...]`: builds the service, then measures it against PostgreSQL
  * in fresh databases on BENCH_DATABASE_URL's server (default: this machine's, postgres://postgres@127.0.0.1:5432).
+ * BENCH_BURST_EVENTS and BENCH_PROCESSING_BACKLOG set the size of the burst (default 20,000) and of the
+ * processing backlogs (default 50,000), to try them smaller.
  */
 import pino from 'pino'
 import { createDatabase } from '../src/db/client.js'
 import { runMigrations } from '../src/db/migrate.js'
 import { benchBackfill } from './backfill.js'
+import { benchBurst } from './burst.js'
 import { benchDispatch } from './dispatch.js'
 import { benchEntitlement } from './entitlement.js'
 import { benchIntake } from './intake.js'
@@ -24,7 +27,15 @@ const BENCHES: Record<string, Bench> = {
       await database.drop()
     }
   },
-  processing: async (freshDatabase) => { await benchProcessing({ freshDatabase, backlog: 50_000 }) },
+  burst: async (freshDatabase) => {
+    const database = await freshDatabase()
+    try {
+      await benchBurst({ databaseUrl: database.url, events: positiveInteger('BENCH_BURST_EVENTS', 20_000), connections: 32, ceilingSeconds: 10 })
+    } finally {
+      await database.drop()
+    }
+  },
+  processing: async (freshDatabase) => { await benchProcessing({ freshDatabase, backlog: positiveInteger('BENCH_PROCESSING_BACKLOG', 50_000), ceiling: { connections: 32, seconds: 10 } }) },
   history: async (freshDatabase) => { await benchHistory({ freshDatabase, backlog: 3_000 }) },
   dispatch: async (freshDatabase) => {
     await benchDispatch({ freshDatabase, backlog: 20_000, webhooksPerSecond: 200, durationSeconds: 20 })
@@ -46,6 +57,15 @@ const BENCHES: Record<string, Bench> = {
       await database.drop()
     }
   },
+}
+
+/** A size from the environment (to try a benchmark smaller while working on it), or its default. */
+function positiveInteger (name: string, fallback: number): number {
+  const value = process.env[name]
+  if (value === undefined || value === '') return fallback
+  const parsed = Number(value)
+  if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`${name} must be a positive integer, not ${JSON.stringify(value)}`)
+  return parsed
 }
 
 async function main (): Promise<void> {

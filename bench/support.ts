@@ -115,6 +115,9 @@ export const sleep = async (ms: number): Promise<void> => await new Promise((res
 /**
  * CPU seconds used so far by every local process named postgres (Linux /proc), or null where that
  * cannot be read (another OS, a remote server). Lets a benchmark report the database's CPU per request.
+ * A backend that has exited counts too, in its postmaster's reaped-children time (cutime, cstime):
+ * without it the sum drops whenever a connection closes (a pool, another client of the server) and a
+ * difference can come out negative.
  */
 export function postgresCpuSeconds (): number | null {
   try {
@@ -131,7 +134,7 @@ export function postgresCpuSeconds (): number | null {
       const close = stat.lastIndexOf(')')
       if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue
       const fields = stat.slice(close + 2).split(' ')
-      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]) // utime, stime, cutime, cstime
     }
     return ticks / ticksPerSecond
   } catch {
