@@ -7,12 +7,12 @@ import { entityVersion } from './version.js'
 export type AdjustmentRow = typeof adjustmentsTable.$inferSelect
 export type AdjustmentState = StateOf<AdjustmentRow>
 
-const store = rowStore<AdjustmentRow>(tableStatements(adjustmentsTable))
+export const adjustmentStore = rowStore<AdjustmentRow>(tableStatements(adjustmentsTable))
 
 export async function applyAdjustmentEvent (context: ApplyContext, payload: ProjectedAdjustment): Promise<ApplyResult<AdjustmentState>> {
   const id = required(payload.id, 'id')
   const version = entityVersion(payload.updated_at, context.occurredAt, context.eventId)
-  return await applyVersioned(context, store, version, id, () => ({
+  return await applyVersioned(context, adjustmentStore, version, id, () => ({
     id,
     transactionId: payload.transaction_id,
     subscriptionId: payload.subscription_id,

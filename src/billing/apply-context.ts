@@ -14,6 +14,16 @@ export interface ApplyContext {
   origin: InboxOrigin
   /** The custom_data key that carries TrackSera's account id. */
   accountIdKey: string
+  /** Stored states read for the whole batch before it was applied (see prefetch.ts). */
+  prefetched?: PrefetchedStates
+}
+
+/** Stored states read ahead; each is taken once, and forgotten when something may have changed it. */
+export interface PrefetchedStates {
+  /** The state read ahead for the id (null: no row), or undefined when it was not read ahead (or is no longer current). */
+  take<State>(store: VersionedStore<State>, id: string): State | null | undefined
+  /** Account resolution rewrote rows of these customers (null: rows of no customer): what was read ahead of them is stale. */
+  forgetCustomers(customerIds: ReadonlyArray<string | null>): void
 }
 
 export type ApplyResult<State> =
@@ -52,6 +62,8 @@ export function withoutRowTime<Row extends { rowUpdatedAt: unknown }> (row: Row)
 export interface VersionedStore<State> {
   /** The stored state, locked for the rest of the transaction; null when there is none. */
   load(tx: Transaction, id: string): Promise<State | null>
+  /** The stored states of several ids in one statement, locked; ids without a row are left out. */
+  loadMany(tx: Transaction, ids: readonly string[]): Promise<Map<string, State>>
   /** Writes the new state (the statement refuses to move a row backwards as well). */
   save(tx: Transaction, after: State, before: State | null): Promise<void>
 }
@@ -62,6 +74,10 @@ export function rowStore<Row extends { rowUpdatedAt: unknown }> (statements: Tab
     async load (tx, id) {
       const [current] = await tx.query<Record<string, unknown>>(statements.selectForUpdate, [id])
       return current === undefined ? null : withoutRowTime(statements.fromRow(current) as Row)
+    },
+    async loadMany (tx, ids) {
+      const rows = await tx.query<Record<string, unknown>>(statements.selectManyForUpdate, [ids])
+      return new Map(rows.map((row) => [String(row.id), withoutRowTime(statements.fromRow(row) as Row)]))
     },
     async save (tx, after) {
       await tx.query(statements.upsert, statements.values(after))
@@ -92,7 +108,8 @@ export async function applyVersioned<State extends { version: string }> (
   build: (before: State | null) => State,
   rules: VersionedApply<State>
 ): Promise<ApplyResult<State>> {
-  const before = await store.load(context.tx, id)
+  const prefetched = context.prefetched?.take(store, id)
+  const before = prefetched === undefined ? await store.load(context.tx, id) : prefetched
   await rules.whenLocked?.(before)
   const order = compareVersions(version, before?.version)
   if (order === 'older') {

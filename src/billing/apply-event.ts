@@ -4,7 +4,7 @@ import type { InboxOrigin, InboxOutcome } from '../db/schema.js'
 import { isTrackedEntityType, type TrackedEntityType } from '../paddle/event-types.js'
 import { relinkCustomerAccounts, relinkSubscriptionFact, relinkTransactionFact } from './accounts.repository.js'
 import { applyAdjustmentEvent, type AdjustmentState } from './adjustments.apply.js'
-import { InvalidPayloadError, type ApplyContext, type ApplyResult } from './apply-context.js'
+import { InvalidPayloadError, type ApplyContext, type ApplyResult, type PrefetchedStates } from './apply-context.js'
 import { applyCustomerEvent, type CustomerState } from './customers.apply.js'
 import { applySubscriptionEvent, type SubscriptionState } from './subscriptions.apply.js'
 import { applyTransactionEvent, type TransactionState } from './transactions.apply.js'
@@ -37,7 +37,11 @@ export interface AppliedEvent {
   entitlementAccounts: string[]
 }
 
-export interface ApplyOptions { accountIdKey: string }
+export interface ApplyOptions {
+  accountIdKey: string
+  /** The batch's stored states, read ahead (billing/prefetch.ts). */
+  prefetched?: PrefetchedStates
+}
 
 const APPLIERS = {
   subscription: applySubscriptionEvent,
@@ -64,20 +68,29 @@ export async function applyInboxEvent (tx: Transaction, event: InboxEvent, optio
     occurredAt: event.occurredAt,
     origin: event.origin,
     accountIdKey: options.accountIdKey,
+    ...(options.prefetched === undefined ? {} : { prefetched: options.prefetched }),
   }
   // The inbox stores each tracked entity's projection as it is (see projection.ts).
   const apply = APPLIERS[event.entityType] as (context: ApplyContext, payload: unknown) => Promise<ApplyResult<unknown>>
   const result = await apply(context, event.payload)
   if (result.outcome === 'stale') {
     // Only a subscription's checkout transaction id is kept from a stale event.
-    const moved = result.relink === true && event.entityType === 'subscription' && event.entityId !== null
-      ? await relinkSubscriptionFact(tx, { subscriptionId: event.entityId, customerId: event.customerId })
-      : []
+    let moved: string[] = []
+    if (result.relink === true && event.entityType === 'subscription' && event.entityId !== null) {
+      moved = await relinkSubscriptionFact(tx, { subscriptionId: event.entityId, customerId: event.customerId })
+      options.prefetched?.forgetCustomers([event.customerId])
+    }
     return { outcome: 'stale', note: result.note, transition: null, entitlementAccounts: moved }
   }
   if (result.before === result.after) return { outcome: 'applied', note: result.note ?? null, transition: null, entitlementAccounts: [] }
   const transition = { entity: event.entityType, before: result.before, after: result.after } as Transition
-  const accounts = new Set(result.relink === true ? await relink(tx, transition) : [])
+  const accounts = new Set<string>()
+  if (result.relink === true) {
+    for (const account of await relink(tx, transition)) accounts.add(account)
+    options.prefetched?.forgetCustomers(transition.entity === 'customer'
+      ? [transition.after.id]
+      : [transition.before?.customerId ?? null, transition.after.customerId])
+  }
   if (transition.entity === 'subscription') {
     for (const account of [transition.before?.accountId, transition.after.accountId]) if (account != null) accounts.add(account)
   }

@@ -9,12 +9,12 @@ export type CustomerRow = typeof customersTable.$inferSelect
 export type CustomerState = StateOf<CustomerRow>
 
 // A manual link (PUT /internal/customers/:id/account) is never overwritten by a Paddle event.
-const store = rowStore<CustomerRow>(tableStatements(customersTable, { keepOnUpdate: ['manualAccountId'] }))
+export const customerStore = rowStore<CustomerRow>(tableStatements(customersTable, { keepOnUpdate: ['manualAccountId'] }))
 
 export async function applyCustomerEvent (context: ApplyContext, payload: ProjectedCustomer): Promise<ApplyResult<CustomerState>> {
   const id = required(payload.id, 'id')
   const version = entityVersion(payload.updated_at, context.occurredAt, context.eventId)
-  return await applyVersioned(context, store, version, id, (before) => {
+  return await applyVersioned(context, customerStore, version, id, (before) => {
     const customAccountId = payload.custom_data?.[context.accountIdKey] ?? null
     const personal = personalDataAllowed(before?.erasedAt ?? null, payload.updated_at)
     return {

@@ -28,6 +28,9 @@ const withItems = (name: string, rest: string): RawStatement => ({
 /** The subscription and its items, locked for the rest of the transaction. */
 const SELECT_WITH_ITEMS = withItems('subscription_with_items_for_update', 'subscriptions s WHERE s.id = $1 FOR UPDATE OF s')
 
+/** Several subscriptions and their items, locked. */
+const SELECT_MANY_WITH_ITEMS = withItems('subscriptions_with_items_for_update_many', 'subscriptions s WHERE s.id = ANY($1::text[]) ORDER BY s.id FOR UPDATE OF s')
+
 /** An account's subscriptions and their items, in the order the read API lists them (billing.queries.ts). */
 const SELECT_ACCOUNT_WITH_ITEMS = withItems('account_subscriptions_with_items', 'subscriptions s WHERE s.account_id = $1 ORDER BY s.paddle_created_at, s.id')
 
@@ -71,8 +74,15 @@ function itemsAsJson (items: SubscriptionItemRow[]): string {
 }
 
 /** A subscription is its row and its items: read together, locked; items rewritten only when they changed. */
-const store: VersionedStore<SubscriptionState> = {
+export const subscriptionStore: VersionedStore<SubscriptionState> = {
   load: loadSubscriptionState,
+  async loadMany (tx, ids) {
+    const rows = await tx.query<RowWithItems>(SELECT_MANY_WITH_ITEMS, [ids])
+    return new Map(rows.map((row) => {
+      const state = stateFromRow(row)
+      return [state.id, state]
+    }))
+  },
   async save (tx, after, before) {
     const { items, ...row } = after
     await tx.query(statements.upsert, statements.values(row))
@@ -93,7 +103,7 @@ export async function applySubscriptionEvent (
   const version = entityVersion(payload.updated_at, context.occurredAt, context.eventId)
   const { tx } = context
 
-  return await applyVersioned(context, store, version, id, (before) => {
+  return await applyVersioned(context, subscriptionStore, version, id, (before) => {
     const customAccountId = payload.custom_data?.[context.accountIdKey] ?? null
     const importMeta = payload.import_meta ?? null
     return {

@@ -7,13 +7,13 @@ import { entityVersion } from './version.js'
 export type TransactionRow = typeof transactionsTable.$inferSelect
 export type TransactionState = StateOf<TransactionRow>
 
-const store = rowStore<TransactionRow>(tableStatements(transactionsTable))
+export const transactionStore = rowStore<TransactionRow>(tableStatements(transactionsTable))
 
 export async function applyTransactionEvent (context: ApplyContext, payload: ProjectedTransaction): Promise<ApplyResult<TransactionState>> {
   const id = required(payload.id, 'id')
   const status = required(payload.status, 'status')
   const version = entityVersion(payload.updated_at, context.occurredAt, context.eventId)
-  return await applyVersioned(context, store, version, id, (before) => {
+  return await applyVersioned(context, transactionStore, version, id, (before) => {
     const customAccountId = payload.custom_data?.[context.accountIdKey] ?? null
     const totals = payload.totals
     return {

@@ -21,6 +21,8 @@ function writtenColumns (table: PgTable, skip: readonly string[]): Array<[string
 export interface TableStatements<T extends PgTable> {
   /** The row by primary key `id`, locked for the rest of the transaction. */
   selectForUpdate: RawStatement
+  /** The rows whose `id` is in the array $1, locked for the rest of the transaction. */
+  selectManyForUpdate: RawStatement
   /**
    * Insert, or update when the stored version is not newer (`version <= excluded.version`): the
    * database refuses to move a row backwards even if a caller's check were wrong.
@@ -42,6 +44,7 @@ export function tableStatements<T extends PgTable> (table: T, options: { keepOnU
   const assignments = [...updated.map(([, column]) => `${quote(column.name)} = excluded.${quote(column.name)}`), 'row_updated_at = now()']
   return {
     selectForUpdate: { name: `${name}_select_for_update`, text: `SELECT * FROM ${quote(name)} WHERE id = $1 FOR UPDATE` },
+    selectManyForUpdate: { name: `${name}_select_many_for_update`, text: `SELECT * FROM ${quote(name)} WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE` },
     upsert: {
       name: `${name}_upsert`,
       text: `INSERT INTO ${quote(name)} (${columnList}) VALUES (${placeholders})

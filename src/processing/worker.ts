@@ -19,6 +19,7 @@ import type { InboxOrigin } from '../db/schema.js'
 import { isConnectionError } from '../db/connection-errors.js'
 import { applyInboxEvent, type AppliedEvent, type InboxEvent } from '../billing/apply-event.js'
 import { lockHash } from '../billing/locks.js'
+import { prefetchStates } from '../billing/prefetch.js'
 import { TRACKED_ENTITY_TYPES } from '../paddle/event-types.js'
 import { canonicalTimestamp } from '../platform/timestamps.js'
 import { backoffWithJitter } from '../platform/backoff.js'
@@ -346,6 +347,7 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
           hold(busyCustomers, event.customerId, 1)
         }
         const results: ProcessedEvent[] = []
+        const prefetched = await prefetchStates(tx, claimed)
         const consequences = options.consequences?.(tx)
         // The processing span of the last event that led to something: the batch's records are written under it.
         let recordedUnder: Span | undefined
@@ -356,7 +358,7 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
           spans.push(span)
           await withSpan(span, async () => {
             const applied = await inSpan('billing.apply', {}, async (applying) => {
-              const result = await applyInboxEvent(tx, event, { accountIdKey: options.accountIdKey })
+              const result = await applyInboxEvent(tx, event, { accountIdKey: options.accountIdKey, prefetched })
               describeSpan(applying, () => ({ 'billing.outcome': result.outcome }))
               return result
             })

@@ -20,6 +20,28 @@ const entitlement = async (accountId: string) => (await harness.testApp.app.inje
 })).json<{ access: string, reason: string, subscription: { id: string } | null }>()
 
 describe('account links', () => {
+  it('reaches the rows a batch read ahead when an earlier event of the batch moved their customer to another account', async () => {
+    const ids = freshIds()
+    const moved = `acc_${paddleId('x').slice(2, 14)}`
+    const transactionsOf = async () => (await Promise.all([ids.checkout, ids.renewal].map(async (id) =>
+      (await harness.database.handle.db.select().from(transactionsTable).where(eq(transactionsTable.id, id)))[0]))).map((row) => [row?.status, row?.accountId])
+    // Without custom_data or a subscription, the transactions take their customer's account.
+    const plain = { customData: null, withSubscription: false } as const
+    await harness.send(
+      customerEvent('customer.created', ids, { time: 1, customData: { account_id: ids.account } }),
+      transactionEvent('transaction.created', ids, { id: ids.checkout, status: 'ready', time: 2, ...plain }),
+      transactionEvent('transaction.created', ids, { id: ids.renewal, status: 'ready', time: 3, ...plain })
+    )
+    expect(await transactionsOf()).toEqual([['ready', ids.account], ['ready', ids.account]])
+    // One batch: the customer's account changes, then both transactions change in a way account resolution does not read.
+    await harness.send(
+      customerEvent('customer.updated', ids, { time: 10, customData: { account_id: moved } }),
+      transactionEvent('transaction.updated', ids, { id: ids.checkout, status: 'billed', time: 11, ...plain }),
+      transactionEvent('transaction.updated', ids, { id: ids.renewal, status: 'billed', time: 12, ...plain })
+    )
+    expect(await transactionsOf()).toEqual([['billed', moved], ['billed', moved]])
+  })
+
   it('takes the account from the subscription\'s own custom_data', async () => {
     const ids = freshIds()
     await harness.send(subscriptionEvent('subscription.created', ids, { status: 'active', time: DAY }))
