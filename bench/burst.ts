@@ -7,11 +7,8 @@
  */
 import pg from 'pg'
 import { runLoad, type LoadResult } from './http-load.js'
-import { cpuDifference, microsPer, postgresCpuSeconds, printTable, processCpuSeconds, sleep, startBuilt, type ServiceChild } from './support.js'
+import { BENCH_WEBHOOK_SECRET, cpuDifference, microsPer, postgresCpuSeconds, printTable, processCpuSeconds, type ServiceChild, sleep, startService } from './support.js'
 import { straightInboxInserts, UniqueEvents } from './unique-events.js'
-
-const SECRET = 'pdl_ntfset_01jbench00000000000000000000_BenchmarkSecret000000000000000'
-const TOKEN = 'bench-internal-token-0123456789'
 
 export interface BurstOptions {
   databaseUrl: string
@@ -53,11 +50,8 @@ async function inboxCounts (client: pg.Client): Promise<{ byStatus: Record<strin
 }
 
 export async function benchBurst (options: BurstOptions): Promise<void> {
-  const events = UniqueEvents.transactionCompleted({ secret: SECRET, newCustomers: true })
-  const service = await startBuilt('dist/server.js', {
-    DATABASE_URL: options.databaseUrl,
-    PADDLE_WEBHOOK_SECRETS: SECRET,
-    INTERNAL_API_TOKENS: TOKEN,
+  const events = UniqueEvents.transactionCompleted({ secret: BENCH_WEBHOOK_SECRET, newCustomers: true })
+  const service = await startService(options.databaseUrl, {
     LOG_LEVEL: 'info',
     DISPATCHER_ENABLED: 'false',
     SCHEDULER_ENABLED: 'false',

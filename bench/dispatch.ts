@@ -8,10 +8,8 @@ import pg from 'pg'
 import { signPaddlePayload } from '../src/paddle/signature.js'
 import { addSeconds, timestampFromDate } from '../src/platform/timestamps.js'
 import { subscriptionLifecycle } from './events.js'
-import { percentile, printTable, sleep, startBuilt, type BenchDatabase } from './support.js'
+import { BENCH_WEBHOOK_SECRET, type BenchDatabase, percentile, printTable, sleep, startBuilt, startService } from './support.js'
 
-const SECRET = 'pdl_ntfset_01jbench00000000000000000000_BenchmarkSecret000000000000000'
-const TOKEN = 'bench-internal-token-0123456789'
 const SIGNING_SECRET = `whsec_${Buffer.alloc(32, 9).toString('base64')}`
 
 export interface DispatchOptions {
@@ -98,10 +96,7 @@ export async function benchDispatch (options: DispatchOptions): Promise<void> {
   const database = await options.freshDatabase()
   const receiver = await startReceiver()
   try {
-    const service = await startBuilt('dist/server.js', {
-      DATABASE_URL: database.url,
-      PADDLE_WEBHOOK_SECRETS: SECRET,
-      INTERNAL_API_TOKENS: TOKEN,
+    const service = await startService(database.url, {
       LOG_LEVEL: 'warn',
       EMAIL_EVENTS_URL: receiver.url,
       EMAIL_EVENTS_SIGNING_SECRET: SIGNING_SECRET,
@@ -126,7 +121,7 @@ export async function benchDispatch (options: DispatchOptions): Promise<void> {
       const body = JSON.stringify(created)
       inFlight.push(fetch(`http://127.0.0.1:${service.port}/webhooks/paddle`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'paddle-signature': signPaddlePayload(SECRET, body, Math.floor(Date.now() / 1000)) },
+        headers: { 'content-type': 'application/json', 'paddle-signature': signPaddlePayload(BENCH_WEBHOOK_SECRET, body, Math.floor(Date.now() / 1000)) },
         body,
       }).then((response) => {
         if (response.status === 200) acknowledged.set(created.data.id as string, Date.now())

@@ -7,10 +7,7 @@ import pg from 'pg'
 import type { Database } from '../src/db/client.js'
 import { accountSubscriptionsStatement } from '../src/entitlements/entitlements.repository.js'
 import { runLoad } from './http-load.js'
-import { cpuDifference, microsPer, postgresCpuSeconds, printTable, processCpuSeconds, startBuilt, straightThroughPg } from './support.js'
-
-const SECRET = 'pdl_ntfset_01jbench00000000000000000000_BenchmarkSecret000000000000000'
-const TOKEN = 'bench-internal-token-0123456789'
+import { BENCH_API_TOKEN, cpuDifference, microsPer, postgresCpuSeconds, printTable, processCpuSeconds, startService, straightThroughPg } from './support.js'
 
 export interface EntitlementOptions { databaseUrl: string, subscriptions: number, connections: number, durationSeconds: number, nodeArgs?: string[] }
 
@@ -41,14 +38,11 @@ const randomAccount = (count: number): string => `acc_bench${1 + Math.floor(Math
 
 export async function benchEntitlement (options: EntitlementOptions): Promise<void> {
   await load(options.databaseUrl, options.subscriptions)
-  const service = await startBuilt('dist/server.js', {
-    DATABASE_URL: options.databaseUrl,
-    PADDLE_WEBHOOK_SECRETS: SECRET,
-    INTERNAL_API_TOKENS: TOKEN,
+  const service = await startService(options.databaseUrl, {
     LOG_LEVEL: 'info',
     WORKER_ENABLED: 'false',
   }, { nodeArgs: options.nodeArgs ?? [] })
-  const headers = { authorization: `Bearer ${TOKEN}` }
+  const headers = { authorization: `Bearer ${BENCH_API_TOKEN}` }
   const reads = async (durationSeconds: number) => await runLoad({
     port: service.port,
     connections: options.connections,

@@ -4,21 +4,15 @@
  * straight through `pg` at the same concurrency.
  */
 import { runLoad } from './http-load.js'
-import { cpuDifference, microsPer, postgresCpuSeconds, printTable, processCpuSeconds, startBuilt } from './support.js'
+import { BENCH_WEBHOOK_SECRET, cpuDifference, microsPer, postgresCpuSeconds, printTable, processCpuSeconds, startService } from './support.js'
 import { straightInboxInserts, UniqueEvents } from './unique-events.js'
-
-const SECRET = 'pdl_ntfset_01jbench00000000000000000000_BenchmarkSecret000000000000000'
-const TOKEN = 'bench-internal-token-0123456789'
 
 export interface IntakeOptions { databaseUrl: string, connections: number, durationSeconds: number }
 
 export async function benchIntake (options: IntakeOptions): Promise<void> {
-  const events = UniqueEvents.transactionCompleted({ secret: SECRET, newCustomers: false })
+  const events = UniqueEvents.transactionCompleted({ secret: BENCH_WEBHOOK_SECRET, newCustomers: false })
 
-  const service = await startBuilt('dist/server.js', {
-    DATABASE_URL: options.databaseUrl,
-    PADDLE_WEBHOOK_SECRETS: SECRET,
-    INTERNAL_API_TOKENS: TOKEN,
+  const service = await startService(options.databaseUrl, {
     LOG_LEVEL: 'info',
     WORKER_ENABLED: 'false',
     DISPATCHER_ENABLED: 'false',

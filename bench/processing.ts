@@ -10,11 +10,8 @@ import { createDatabase } from '../src/db/client.js'
 import { createInboxWriter } from '../src/intake/inbox-writer.js'
 import { signPaddlePayload } from '../src/paddle/signature.js'
 import { completedTransactions, subscriptionLifecycle, toInboxRow, type BenchEvent } from './events.js'
-import { microsPer, percentile, postgresCpuSeconds, printTable, sleep, startBuilt, type BenchDatabase, type StraightResult } from './support.js'
+import { BENCH_WEBHOOK_SECRET, type BenchDatabase, microsPer, percentile, postgresCpuSeconds, printTable, sleep, startBuilt, startService, type StraightResult } from './support.js'
 import { straightInboxInserts, UniqueEvents } from './unique-events.js'
-
-const SECRET = 'pdl_ntfset_01jbench00000000000000000000_BenchmarkSecret000000000000000'
-const TOKEN = 'bench-internal-token-0123456789'
 
 export interface ProcessingOptions {
   /** Makes a fresh, migrated database for each measurement. */
@@ -75,10 +72,7 @@ async function drainWithWorkers (databaseUrl: string, workers: number, backlog: 
 }
 
 async function idleLatency (databaseUrl: string, samples: number) {
-  const service = await startBuilt('dist/server.js', {
-    DATABASE_URL: databaseUrl,
-    PADDLE_WEBHOOK_SECRETS: SECRET,
-    INTERNAL_API_TOKENS: TOKEN,
+  const service = await startService(databaseUrl, {
     LOG_LEVEL: 'warn',
   })
   const client = new pg.Client({ connectionString: databaseUrl })
@@ -90,7 +84,7 @@ async function idleLatency (databaseUrl: string, samples: number) {
     const body = JSON.stringify(event)
     const response = await fetch(`http://127.0.0.1:${service.port}/webhooks/paddle`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'paddle-signature': signPaddlePayload(SECRET, body, Math.floor(Date.now() / 1000)) },
+      headers: { 'content-type': 'application/json', 'paddle-signature': signPaddlePayload(BENCH_WEBHOOK_SECRET, body, Math.floor(Date.now() / 1000)) },
       body,
     })
     const acknowledged = process.hrtime.bigint()
@@ -113,7 +107,7 @@ export async function benchProcessing (options: ProcessingOptions): Promise<void
   let ceiling: StraightResult
   try {
     ceiling = await straightInboxInserts(ceilingDatabase.url, options.ceiling.connections, options.ceiling.seconds,
-      UniqueEvents.transactionCompleted({ secret: SECRET, newCustomers: true }))
+      UniqueEvents.transactionCompleted({ secret: BENCH_WEBHOOK_SECRET, newCustomers: true }))
   } finally {
     await ceilingDatabase.drop()
   }

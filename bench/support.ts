@@ -31,6 +31,20 @@ export async function createBenchDatabase (serverUrl: string): Promise<BenchData
   }
 }
 
+/** The webhook secret and internal API token every bench starts the service with. */
+export const BENCH_WEBHOOK_SECRET = 'pdl_ntfset_01jbench00000000000000000000_BenchmarkSecret000000000000000'
+export const BENCH_API_TOKEN = 'bench-internal-token-0123456789'
+
+/** Starts the built service (dist/server.js) on the database with the bench's secrets, `env` on top. */
+export async function startService (databaseUrl: string, env: Record<string, string>, options: { nodeArgs?: string[] } = {}): Promise<ServiceChild> {
+  return await startBuilt('dist/server.js', {
+    DATABASE_URL: databaseUrl,
+    PADDLE_WEBHOOK_SECRETS: BENCH_WEBHOOK_SECRET,
+    INTERNAL_API_TOKENS: BENCH_API_TOKEN,
+    ...env,
+  }, options)
+}
+
 export interface ServiceChild {
   child: ChildProcess
   port: number
