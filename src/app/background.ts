@@ -172,8 +172,10 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
       const report = await applyRetention(database, {
         inboxPayloadDays: config.INBOX_PAYLOAD_RETENTION_DAYS,
         emailEventDays: config.EMAIL_EVENT_RETENTION_DAYS,
+        entitlementEventDays: config.ENTITLEMENT_EVENT_RETENTION_DAYS,
         billingRecordYears: config.BILLING_RECORD_RETENTION_YEARS,
         pushEnabled: dispatcher !== null,
+        entitlementPushEnabled: entitlementDispatcher !== null,
       }, nowTimestamp(clock))
       logger.info({ ...report }, 'retention applied')
     },

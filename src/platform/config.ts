@@ -76,6 +76,7 @@ export const ConfigSchema = Type.Object({
   SCHEDULER_ENABLED: Type.Boolean({ description: 'Run the scheduled jobs (trial-ending notices...) from this process', default: true }),
   INBOX_PAYLOAD_RETENTION_DAYS: integer('Days after which inbox payloads are dropped (the envelope stays)', { default: 30, minimum: 1, maximum: 3650 }),
   EMAIL_EVENT_RETENTION_DAYS: integer('Days after which delivered (and suppressed) email events are deleted', { default: 90, minimum: 1, maximum: 3650 }),
+  ENTITLEMENT_EVENT_RETENTION_DAYS: integer('Days after which delivered entitlement events are deleted (each account keeps its last answer)', { default: 90, minimum: 1, maximum: 3650 }),
   BILLING_RECORD_RETENTION_YEARS: integer('Years transactions, adjustments and subscription history are kept', { default: 10, minimum: 6, maximum: 30 }),
   READY_MAX_INBOX_LAG_SECONDS: integer('Readiness fails while the oldest pending inbox event is older than this (0: never)', { default: 300, minimum: 0, maximum: 86400 }),
   METRICS_PORT: Type.Optional(integer('Serve /metrics (no token) on this separate port; unset: /metrics on PORT behind a bearer token from INTERNAL_API_TOKENS', { minimum: 1, maximum: 65535 })),

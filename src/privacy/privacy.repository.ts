@@ -2,7 +2,7 @@
 import { and, eq, inArray, isNotNull, lt, notInArray, or, sql } from 'drizzle-orm'
 import { selectRows, type Database } from '../db/client.js'
 import {
-  adjustmentsTable, customersTable, emailEventsTable, paddleInboxTable, personalDataErasuresTable,
+  adjustmentsTable, customersTable, emailEventsTable, entitlementEventsTable, paddleInboxTable, personalDataErasuresTable,
   subscriptionItemsTable, subscriptionsTable, transactionsTable,
 } from '../db/schema.js'
 import { findAdjustments, findSubscriptions } from '../billing/billing.queries.js'
@@ -71,12 +71,20 @@ export async function dropInboxPayloads (db: Database, cutoff: string, limit: nu
   return (await db.update(inbox).set({ payload: null }).where(inArray(inbox.eventId, batch)).returning({ eventId: inbox.eventId })).length
 }
 
-/** Delivered and suppressed email events; pending ones too when nothing pushes them (they exist for the pull feed only). */
-export async function deleteEmailEvents (db: Database, cutoff: string, limit: number, options: { keepPending: boolean }): Promise<number> {
-  const email = emailEventsTable
+/**
+ * Delivered and suppressed events of an outbox (email_events, entitlement_events); pending ones too
+ * when nothing pushes them (they exist for the pull feed only). Dead ones stay for an operator.
+ */
+export async function deleteOutboxEvents (
+  db: Database,
+  outbox: typeof emailEventsTable | typeof entitlementEventsTable,
+  cutoff: string,
+  limit: number,
+  options: { keepPending: boolean }
+): Promise<number> {
   const statuses = options.keepPending ? ['delivered', 'suppressed'] as const : ['delivered', 'suppressed', 'pending'] as const
-  const batch = db.select({ id: email.id }).from(email).where(and(lt(email.createdAt, cutoff), inArray(email.status, [...statuses]))).limit(limit)
-  return (await db.delete(email).where(inArray(email.id, batch)).returning({ id: email.id })).length
+  const batch = db.select({ id: outbox.id }).from(outbox).where(and(lt(outbox.createdAt, cutoff), inArray(outbox.status, [...statuses]))).limit(limit)
+  return (await db.delete(outbox).where(inArray(outbox.id, batch)).returning({ id: outbox.id })).length
 }
 
 export async function deleteAdjustments (db: Database, cutoff: string, limit: number): Promise<number> {

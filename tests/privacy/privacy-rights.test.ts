@@ -6,7 +6,9 @@
 import { eq, inArray, sql } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
 import { selectRows } from '#src/db/client.js'
-import { customersTable, emailEventsTable, paddleInboxTable, personalDataErasuresTable, subscriptionsTable, transactionsTable } from '#src/db/schema.js'
+import {
+  customersTable, emailEventsTable, entitlementEventsTable, entitlementStatesTable, paddleInboxTable, personalDataErasuresTable, subscriptionsTable, transactionsTable,
+} from '#src/db/schema.js'
 import { TEST_API_TOKEN } from '../helpers/app.js'
 import { useHarness } from '../helpers/harness.js'
 import { deliver, paddleId } from '../helpers/paddle.js'
@@ -135,13 +137,14 @@ describe('DELETE /internal/customers/:customerId/personal-data', () => {
 })
 
 describe('retention', () => {
-  it('drops old inbox payloads (not pending ones), deletes old delivered email events, and keeps billing records 10 years', async () => {
+  it('drops old inbox payloads (not pending ones), deletes old delivered email and entitlement events, and keeps billing records 10 years', async () => {
     const [recent, old, ancient] = [freshIds(), freshIds(), freshIds()]
     for (const ids of [recent, old, ancient]) await harness.send(...customerHistory(ids, uniquePerson()))
     const { db } = harness.database.handle
     const backdate = async (ids: ScenarioIds, inbox: string, emails: string) => {
       await db.execute(sql`UPDATE paddle_inbox SET received_at = now() - ${inbox}::interval WHERE customer_id = ${ids.customer}`)
       await db.execute(sql`UPDATE email_events SET created_at = now() - ${emails}::interval, status = 'delivered' WHERE customer_id = ${ids.customer}`)
+      await db.execute(sql`UPDATE entitlement_events SET created_at = now() - ${emails}::interval, status = 'delivered' WHERE account_id = ${ids.account}`)
     }
     // Past the payload retention (30 days) and the delivered email events' (90 days)...
     await backdate(old, '40 days', '100 days')
@@ -172,6 +175,11 @@ describe('retention', () => {
     const emails = async (ids: ScenarioIds) => (await db.select().from(emailEventsTable).where(eq(emailEventsTable.customerId, ids.customer))).length
     expect(await emails(recent)).toBeGreaterThan(0)
     expect(await emails(old)).toBe(0)
+    // Entitlement events alike (90 days too); each account's last answer stays.
+    const entitlementEvents = async (ids: ScenarioIds) => (await db.select().from(entitlementEventsTable).where(eq(entitlementEventsTable.accountId, ids.account))).length
+    expect(await entitlementEvents(recent)).toBeGreaterThan(0)
+    expect(await entitlementEvents(old)).toBe(0)
+    expect(await db.select().from(entitlementStatesTable).where(eq(entitlementStatesTable.accountId, old.account))).toHaveLength(1)
     // Billing records: the 40-day-old ones stay, the 11-year-old ones go.
     const transactions = async (ids: ScenarioIds) => (await db.select().from(transactionsTable).where(inArray(transactionsTable.id, [ids.checkout, ids.renewal]))).length
     expect(await transactions(old)).toBe(2)
