@@ -117,7 +117,7 @@ const RELINK_CUSTOMER: RawStatement = {
   text: `
     WITH customer_account AS (${customerAccount('$1')}),
     ${wholeCustomer('$1', 'true')}
-    SELECT false AS full_relink, ${movedAccounts(['subscription_update'])} AS accounts`,
+    SELECT ${movedAccounts(['subscription_update'])} AS accounts`,
 }
 
 /** Re-resolves everything of the customer; answers the accounts that gained or lost a subscription. */
@@ -126,7 +126,8 @@ export async function relinkCustomerAccounts (tx: Transaction, customerId: strin
   return result?.accounts ?? []
 }
 
-interface RelinkResult { full_relink: boolean, accounts: string[] }
+/** The accounts that gained or lost a subscription. */
+interface RelinkResult { accounts: string[] }
 
 /**
  * A transaction ($1) was stored or changed what account resolution reads of it (its custom_data,
@@ -163,7 +164,7 @@ const RELINK_TRANSACTION_FACT: RawStatement = {
       WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
     ),
     ${wholeCustomer('$2', '(SELECT full_relink FROM decides_customer)', 'whole_')}
-    SELECT full_relink, ${movedAccounts(['subscription_update', 'whole_subscription_update'])} AS accounts FROM decides_customer`,
+    SELECT ${movedAccounts(['subscription_update', 'whole_subscription_update'])} AS accounts FROM decides_customer`,
 }
 
 export interface TransactionFact {
@@ -205,7 +206,7 @@ const RELINK_SUBSCRIPTION_FACT: RawStatement = {
       WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
     ),
     ${wholeCustomer('$2', '(SELECT full_relink FROM decides_customer)', 'whole_')}
-    SELECT full_relink, ${movedAccounts(['subscription_update', 'whole_subscription_update'])} AS accounts FROM decides_customer`,
+    SELECT ${movedAccounts(['subscription_update', 'whole_subscription_update'])} AS accounts FROM decides_customer`,
 }
 
 /** Answers the accounts that gained or lost a subscription. */
