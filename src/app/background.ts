@@ -95,7 +95,7 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
           entitlementEventsRecorded.delete(event.eventId)
           if (applied.entitlementAccounts.length > 0) {
             entitlementChanges.set(event.eventId, applied.entitlementAccounts)
-            await entitlements.afterEvent(applied.entitlementAccounts, event.eventId, activeTraceparent())
+            entitlements.afterEvent(applied.entitlementAccounts, event.eventId, activeTraceparent())
           } else {
             entitlementChanges.delete(event.eventId)
           }

@@ -64,8 +64,11 @@ export interface VersionedStore<State> {
   load(tx: Transaction, id: string): Promise<State | null>
   /** The stored states of several ids in one statement, locked; ids without a row are left out. */
   loadMany(tx: Transaction, ids: readonly string[]): Promise<Map<string, State>>
-  /** Writes the new state (the statement refuses to move a row backwards as well). */
-  save(tx: Transaction, after: State, before: State | null): Promise<void>
+  /**
+   * Writes the new state (the statement refuses to move a row backwards as well), deferred: sent with
+   * the transaction's next statement, in the same round trip (Transaction.defer).
+   */
+  save(tx: Transaction, after: State, before: State | null): void
 }
 
 /** The store of a table whose state is one row keyed by `id`, written with the table's named statements. */
@@ -79,8 +82,8 @@ export function rowStore<Row extends { rowUpdatedAt: unknown }> (statements: Tab
       const rows = await tx.query<Record<string, unknown>>(statements.selectManyForUpdate, [ids])
       return new Map(rows.map((row) => [String(row.id), withoutRowTime(statements.fromRow(row) as Row)]))
     },
-    async save (tx, after) {
-      await tx.query(statements.upsert, statements.values(after))
+    save (tx, after) {
+      tx.defer(statements.upsert, statements.values(after))
     },
   }
 }
@@ -120,7 +123,7 @@ export async function applyVersioned<State extends { version: string }> (
   const refused = before === null ? null : rules.refuse?.(before) ?? null
   if (refused !== null) return { outcome: 'stale', note: refused }
   const after = build(before)
-  await store.save(context.tx, after, before)
+  store.save(context.tx, after, before)
   return { outcome: 'applied', before, after, relink: rules.needsRelink(before, after) }
 }
 

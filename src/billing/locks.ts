@@ -34,3 +34,9 @@ export async function lockKeys (tx: Pick<Transaction, 'query'>, keys: string[]):
   const unique = [...new Set(keys)]
   if (unique.length > 0) await tx.query(LOCK_KEYS, [unique])
 }
+
+/** The same locks, taken when the transaction's next statement is sent, in its round trip (Transaction.defer): whatever it reads is read under them. */
+export function deferLockKeys (tx: Pick<Transaction, 'defer'>, keys: string[]): void {
+  const unique = [...new Set(keys)]
+  if (unique.length > 0) tx.defer(LOCK_KEYS, [unique])
+}

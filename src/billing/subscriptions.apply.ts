@@ -50,9 +50,14 @@ export async function loadSubscriptionState (tx: Transaction, id: string): Promi
   return row === undefined ? null : stateFromRow(row)
 }
 
-/** Inside a transaction: the account's subscriptions as findSubscriptions({ accountId }) reads them, in one named statement. */
-export async function loadAccountSubscriptionStates (tx: Pick<Transaction, 'query'>, accountId: string): Promise<SubscriptionState[]> {
-  return (await tx.query<RowWithItems>(SELECT_ACCOUNT_WITH_ITEMS, [accountId])).map(stateFromRow)
+/**
+ * Inside a transaction: the account's subscriptions as findSubscriptions({ accountId }) reads them, in
+ * one named statement, read as the transaction's data stands now but sent with its next statement
+ * (Transaction.deferRead); the states once that round trip has answered.
+ */
+export function deferAccountSubscriptionStates (tx: Pick<Transaction, 'deferRead'>, accountId: string): () => Promise<SubscriptionState[]> {
+  const read = tx.deferRead<RowWithItems>(SELECT_ACCOUNT_WITH_ITEMS, [accountId])
+  return async () => (await read.rows()).map(stateFromRow)
 }
 
 function stateFromRow (row: RowWithItems): SubscriptionState {
@@ -83,13 +88,13 @@ export const subscriptionStore: VersionedStore<SubscriptionState> = {
       return [state.id, state]
     }))
   },
-  async save (tx, after, before) {
+  save (tx, after, before) {
     const { items, ...row } = after
-    await tx.query(statements.upsert, statements.values(row))
+    tx.defer(statements.upsert, statements.values(row))
     // Most events leave the items as they were.
     if (before === null || !sameItems(before.items, items)) {
-      await tx.query(DELETE_ITEMS, [after.id])
-      if (items.length > 0) await tx.query(INSERT_ITEMS, [itemsAsJson(items)])
+      tx.defer(DELETE_ITEMS, [after.id])
+      if (items.length > 0) tx.defer(INSERT_ITEMS, [itemsAsJson(items)])
     }
   },
 }
@@ -143,7 +148,7 @@ export async function applySubscriptionEvent (
     // .activated (same entity updated_at): the link is a fact, not state, so it is kept either way.
     whenOlder: async (stored) => {
       if (stored.originTransactionId !== null || payload.transaction_id === null) return null
-      await tx.query(KEEP_ORIGIN_TRANSACTION, [id, payload.transaction_id])
+      tx.defer(KEEP_ORIGIN_TRANSACTION, [id, payload.transaction_id])
       return { outcome: 'stale', note: `older than the stored version ${stored.version}; kept its checkout transaction id`, relink: true }
     },
     // Canceled is terminal at Paddle: only a strictly newer entity may move a subscription out of it,

@@ -16,6 +16,23 @@ export interface RawStatement { name: string, text: string }
 export interface Transaction {
   readonly db: Database
   query<Row>(statement: RawStatement, values: unknown[]): Promise<Row[]>
+  /**
+   * A write whose rows nobody reads: sent with the transaction's next query (or its commit) in one
+   * round trip, and run before it. When it fails, that query fails with its error (and the
+   * transaction rolls back): the work cannot go on past a deferred write that failed.
+   */
+  defer(statement: RawStatement, values: unknown[]): void
+  /**
+   * A read sent the same way: with the transaction's next query, after what was deferred before it
+   * and before what is deferred after it, so it sees the transaction's data as it is at this point.
+   * Its rows are there once that round trip has answered (asking for them sooner sends it).
+   */
+  deferRead<Row>(statement: RawStatement, values: unknown[]): DeferredRows<Row>
+}
+
+/** The rows of a deferred read. */
+export interface DeferredRows<Row> {
+  rows(): Promise<Row[]>
 }
 
 export interface DatabaseHandle {

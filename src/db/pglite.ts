@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { PGlite } from '@electric-sql/pglite'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import type { Logger } from 'pino'
+import { createStatementQueue } from './deferred-statements.js'
 import { TEXT_TYPES, type Database, type DatabaseHandle, type RawStatement } from './handle.js'
 import * as schema from './schema.js'
 
@@ -33,16 +34,25 @@ export function createPgliteHandle (client: PGlite): DatabaseHandle {
     withLock: async (_key, work) => ({ ran: true, result: await work() }),
     async transaction (work) {
       return await client.transaction(async (pgliteTx) => {
+        // In process there is no round trip to save: deferred statements simply run before the next query.
+        const statements = createStatementQueue(async (calls) => {
+          const results: Array<Array<Record<string, unknown>>> = []
+          for (const { statement, values } of calls) results.push((await pgliteTx.query<Record<string, unknown>>(statement.text, values, { parsers: pgliteParsers })).rows)
+          return results
+        })
         let transactionDb: Database | undefined
-        return await work({
+        const result = await work({
           // drizzle's PGlite driver only calls query(), which a PGlite transaction has.
           get db () {
-            transactionDb ??= drizzlePglite({ client: pgliteTx as unknown as PGlite, schema }) as unknown as Database
+            transactionDb ??= drizzlePglite({ client: runningDeferredFirst(pgliteTx, statements.flush) as unknown as PGlite, schema }) as unknown as Database
             return transactionDb
           },
-          query: async <Row>(statement: RawStatement, values: unknown[]) =>
-            (await pgliteTx.query<Row>(statement.text, values, { parsers: pgliteParsers })).rows,
+          query: async <Row>(statement: RawStatement, values: unknown[]) => await statements.query(statement, values) as Row[],
+          defer: statements.defer,
+          deferRead: statements.deferRead,
         })
+        await statements.flush()
+        return result
       })
     },
     async listen (channel, onNotify) {
@@ -53,6 +63,19 @@ export function createPgliteHandle (client: PGlite): DatabaseHandle {
     },
     async close () {
       if (!client.closed) await client.close()
+    },
+  }
+}
+
+type PgliteTransaction = Parameters<Parameters<PGlite['transaction']>[0]>[0]
+
+/** The transaction as the query builder sees it: each of its queries runs the deferred statements first. */
+function runningDeferredFirst (pgliteTx: PgliteTransaction, runDeferred: () => Promise<void>): PgliteTransaction {
+  return {
+    ...pgliteTx,
+    query: async (...args: Parameters<PgliteTransaction['query']>) => {
+      await runDeferred()
+      return await pgliteTx.query(...args)
     },
   }
 }

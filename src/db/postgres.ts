@@ -56,7 +56,7 @@ export function createPostgresDatabase (options: DatabaseOptions & { databaseUrl
   }
   const db = drizzlePg({ client: pool, schema }) as unknown as Database
   const listeners = new Set<ChannelListener>()
-  const run = async <Row>(client: pg.Pool | pg.PoolClient, statement: RawStatement, values: unknown[]): Promise<Row[]> => {
+  const run = async <Row>(client: pg.Pool, statement: RawStatement, values: unknown[]): Promise<Row[]> => {
     const result = await client.query({ name: statement.name, text: statement.text, values, types: { getTypeParser: rawTypeParser } })
     return result.rows as Row[]
   }
@@ -69,11 +69,8 @@ export function createPostgresDatabase (options: DatabaseOptions & { databaseUrl
       await pool.query(`VACUUM (ANALYZE) "${table.replace(/"/g, '""')}"`)
     },
     withLock: async (key, work) => await withAdvisoryLock(checkOut, key, work),
-    transaction: async (work) => await inTransaction(checkOut, (client) => ({
-      // Built on first use only: most transactions (the worker's) need raw statements alone.
-      db: () => drizzlePg({ client, schema }) as unknown as Database,
-      query: async (statement, values) => await run(client, statement, values),
-    }), work),
+    // The transaction's query builder is built on first use only: most transactions (the worker's) need raw statements alone.
+    transaction: async (work) => await inTransaction(checkOut, rawTypeParser, (client) => drizzlePg({ client, schema }) as unknown as Database, work),
     async listen (channel, onNotify, onLost) {
       const listener = new ChannelListener(connection, channel, onNotify, logger, onLost)
       listeners.add(listener)

@@ -1,16 +1,13 @@
 /** Transactions and advisory locks on a checked-out pg client. */
 import type pg from 'pg'
 import type { Database, RawStatement, Transaction } from './handle.js'
+import { createStatementQueue } from './deferred-statements.js'
+import { runPipelined, type TypeParserFor } from './pipeline.js'
 
 export interface CheckedOutClient {
   client: pg.PoolClient
   /** Back to the pool, or destroyed if it failed while out (or `destroy` says so). */
   release(destroy?: boolean): void
-}
-
-interface TransactionParts {
-  db(): Database
-  query<Row>(statement: RawStatement, values: unknown[]): Promise<Row[]>
 }
 
 /**
@@ -32,23 +29,39 @@ export async function withAdvisoryLock<T> (checkOut: () => Promise<CheckedOutCli
   }
 }
 
-/** Runs `work` in a transaction: committed if it resolves, rolled back if it throws. */
-export async function inTransaction<T> (checkOut: () => Promise<CheckedOutClient>, parts: (client: pg.PoolClient) => TransactionParts, work: (tx: Transaction) => Promise<T>): Promise<T> {
+const COMMIT: RawStatement = { name: 'transaction_commit', text: 'COMMIT' }
+
+/**
+ * Runs `work` in a transaction: committed if it resolves, rolled back if it throws.
+ *
+ * Statements the work defers (writes whose rows it does not read) are sent with its next query, or
+ * with the COMMIT, in one round trip (pipeline.ts): PostgreSQL runs them in the order they were
+ * made, so deferring changes when a statement is sent, never what the transaction does. The query
+ * builder's client sends them first too.
+ */
+export async function inTransaction<T> (
+  checkOut: () => Promise<CheckedOutClient>,
+  typeParser: TypeParserFor,
+  buildDb: (client: pg.PoolClient) => Database,
+  work: (tx: Transaction) => Promise<T>
+): Promise<T> {
   const { client, release } = await checkOut()
   let broken = false
+  const statements = createStatementQueue(async (calls) => await runPipelined(client, calls, typeParser))
   try {
     await client.query('BEGIN')
-    const { db, query } = parts(client)
     let transactionDb: Database | undefined
     const tx: Transaction = {
       get db () {
-        transactionDb ??= db()
+        transactionDb ??= buildDb(sendingDeferredFirst(client, statements.flush))
         return transactionDb
       },
-      query,
+      query: async <Row>(statement: RawStatement, values: unknown[]) => await statements.query(statement, values) as Row[],
+      defer: statements.defer,
+      deferRead: statements.deferRead,
     }
     const result = await work(tx)
-    await client.query('COMMIT')
+    await statements.query(COMMIT, [])
     return result
   } catch (error) {
     await client.query('ROLLBACK').catch(() => { broken = true })
@@ -57,4 +70,17 @@ export async function inTransaction<T> (checkOut: () => Promise<CheckedOutClient
     // A connection that could not even roll back is not given to anyone else.
     release(broken)
   }
+}
+
+/** The client as the query builder sees it: each of its queries sends the deferred statements first. */
+function sendingDeferredFirst (client: pg.PoolClient, sendDeferred: () => Promise<void>): pg.PoolClient {
+  return new Proxy(client, {
+    get (target, property) {
+      if (property !== 'query') return Reflect.get(target, property, target) as unknown
+      return async (...args: Parameters<pg.ClientBase['query']>) => {
+        await sendDeferred()
+        return await (target.query as (...queryArgs: unknown[]) => Promise<unknown>)(...args)
+      }
+    },
+  })
 }

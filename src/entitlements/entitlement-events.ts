@@ -4,7 +4,7 @@
  * event) or time alone did (a grace period, a scheduled cancellation or pause, a trial that ends: the
  * time-driven check below, woken for the earliest moment stored in entitlement_states).
  *
- * The answer is computed exactly as the read API computes it: the same loading (findAccountSubscriptionsIn,
+ * The answer is computed exactly as the read API computes it: the same loading (deferAccountSubscriptionsIn,
  * findAccountSubscriptions' twin for transactions), the same pure decision (decideEntitlement), the
  * same rendering (renderAnswer). entitlement_states keeps the last answer emitted per account, so a
  * change is a comparison with it; a batch of events records all its answers in one statement.
@@ -17,11 +17,11 @@
 import { randomBytes } from 'node:crypto'
 import type { DatabaseHandle, RawStatement, Transaction } from '../db/client.js'
 import { entitlementEventsTable } from '../db/schema.js'
-import { lockHash, lockKey, lockKeys } from '../billing/locks.js'
+import { deferLockKeys, lockHash, lockKey } from '../billing/locks.js'
 import type { OutboxStream } from '../email-events/email-events.repository.js'
 import { decideEntitlement, type Decision, type EntitlementPolicy } from './decide.js'
 import { answerJson, renderAnswer, type RenderedAnswer } from './entitlement-answer.js'
-import { findAccountSubscriptionsIn, type AccountSubscription } from './entitlements.repository.js'
+import { deferAccountSubscriptionsIn, type AccountSubscription } from './entitlements.repository.js'
 
 export const ENTITLEMENT_STREAM: OutboxStream = {
   name: 'entitlement',
@@ -52,7 +52,15 @@ function newEventId (): string {
   return `ent_${randomBytes(16).toString('hex')}`
 }
 
-/** An answer computed after one Paddle event (or by the time-driven check), waiting to be recorded. */
+/** An account's subscriptions as they stood after one Paddle event (or at the time-driven check), read with the batch's next round trip. */
+interface PendingRead {
+  accountId: string
+  subscriptions: () => Promise<AccountSubscription[]>
+  sourceEventId: string | null
+  traceparent: string | null
+}
+
+/** The answer computed from such a read, waiting to be recorded. */
 interface PendingAnswer {
   accountId: string
   decision: Decision<AccountSubscription>
@@ -108,54 +116,61 @@ interface StoredState { etag: string, access: string, reason: string, sequence: 
  * with a handful of statements whatever the batch holds: each account is locked once, its
  * subscriptions read after each event that changed it (so every answer the read API would have shown
  * after that event is compared in turn, whatever else the batch holds), and everything is written at
- * the end in one statement.
+ * the end in one statement. The locks and reads are deferred (Transaction.deferRead): they run where
+ * the event left the transaction's data, but travel with the batch's next statement, so they cost
+ * no round trip of their own.
  */
 export interface EntitlementRecorder {
   /**
    * After an event: locks the accounts not locked yet in this transaction (waiting for a transaction
-   * recording them elsewhere; their subscriptions are read after) and computes their answers.
+   * recording them elsewhere; their subscriptions are read after) and reads their subscriptions as
+   * they are now; both are sent with the transaction's next statement.
    */
-  afterEvent(accountIds: readonly string[], sourceEventId: string | null, traceparent: string | null): Promise<void>
+  afterEvent(accountIds: readonly string[], sourceEventId: string | null, traceparent: string | null): void
   /** Compares the answers with the last ones recorded and records them; returns the source events whose answers changed. */
   record(): Promise<Set<string | null>>
 }
 
 export function createEntitlementRecorder (
-  tx: Pick<Transaction, 'query'>,
+  tx: Pick<Transaction, 'query' | 'defer' | 'deferRead'>,
   options: { policy: EntitlementPolicy, now: string, alreadyLocked?: readonly string[] }
 ): EntitlementRecorder {
   const locked = new Set(options.alreadyLocked)
-  const pending: PendingAnswer[] = []
+  const reads: PendingRead[] = []
   return {
-    async afterEvent (accountIds, sourceEventId, traceparent) {
+    afterEvent (accountIds, sourceEventId, traceparent) {
       const accounts = [...new Set(accountIds)].sort()
       const unlocked = accounts.filter((accountId) => !locked.has(accountId))
       if (unlocked.length > 0) {
-        await lockKeys(tx, unlocked.map((accountId) => lockKey('account', accountId)))
+        deferLockKeys(tx, unlocked.map((accountId) => lockKey('account', accountId)))
         for (const accountId of unlocked) locked.add(accountId)
       }
       for (const accountId of accounts) {
-        const subscriptions = await findAccountSubscriptionsIn(tx, accountId)
-        const decision = decideEntitlement(subscriptions, options.policy, options.now)
-        pending.push({
-          accountId,
-          decision,
-          rendered: renderAnswer(accountId, decision),
-          dueAt: nextDueAt(subscriptions, options.policy, options.now),
-          sourceEventId,
-          traceparent,
-        })
+        reads.push({ accountId, subscriptions: deferAccountSubscriptionsIn(tx, accountId), sourceEventId, traceparent })
       }
     },
     async record () {
-      if (pending.length === 0) return new Set()
-      const accounts = [...new Set(pending.map((answer) => answer.accountId))]
+      if (reads.length === 0) return new Set()
+      const accounts = [...new Set(reads.map((read) => read.accountId))]
       const stored = new Map<string, StoredState>()
+      // This query sends the deferred reads too (before it): their rows are there after it.
       for (const row of await tx.query<{ account_id: string, etag: string, access: string, reason: string, sequence: number, due_at: string | null }>(STORED_STATES, [accounts])) {
         stored.set(row.account_id, { etag: row.etag, access: row.access, reason: row.reason, sequence: row.sequence, dueAt: row.due_at })
       }
+      const pending: PendingAnswer[] = []
+      for (const read of reads.splice(0)) {
+        const subscriptions = await read.subscriptions()
+        const decision = decideEntitlement(subscriptions, options.policy, options.now)
+        pending.push({
+          accountId: read.accountId,
+          decision,
+          rendered: renderAnswer(read.accountId, decision),
+          dueAt: nextDueAt(subscriptions, options.policy, options.now),
+          sourceEventId: read.sourceEventId,
+          traceparent: read.traceparent,
+        })
+      }
       const { states, events, woken } = compareAnswers(pending, stored, options.now)
-      pending.length = 0
       if (states.length === 0) return new Set()
       const [row] = await tx.query<{ emitted_by: Array<string | null> }>(RECORD, [JSON.stringify(states), JSON.stringify(events), woken])
       return new Set(row?.emitted_by ?? [])
@@ -267,7 +282,7 @@ export async function recordDueChanges (
       const [lock] = await tx.query<{ locked: boolean }>(TRY_LOCK_ACCOUNT, [lockKey('account', accountId)])
       if (lock?.locked !== true) return null
       const recorder = createEntitlementRecorder(tx, { policy: options.policy, now: options.now, alreadyLocked: [accountId] })
-      await recorder.afterEvent([accountId], null, null)
+      recorder.afterEvent([accountId], null, null)
       return (await recorder.record()).size > 0
     })
     if (outcome === null) continue

@@ -1,7 +1,7 @@
 import { eq, sql } from 'drizzle-orm'
 import { foldSubscriptionItems, selectSubscriptionsWithItems } from '../billing/billing.queries.js'
 import { toSubscriptionResponse } from '../billing/billing.serializers.js'
-import { loadAccountSubscriptionStates, type SubscriptionState } from '../billing/subscriptions.apply.js'
+import { deferAccountSubscriptionStates, type SubscriptionState } from '../billing/subscriptions.apply.js'
 import type { Database, DatabaseHandle, Transaction } from '../db/client.js'
 import { subscriptionsTable } from '../db/schema.js'
 import type { EntitlementSubscription } from './decide.js'
@@ -34,10 +34,13 @@ export async function findAccountSubscriptions (database: Pick<DatabaseHandle, '
 /**
  * The same subscriptions, read inside a transaction that writes (the worker's, the time-driven
  * check's) with a named statement of its own: the builder's prepared query belongs to one Drizzle
- * instance, and a transaction's is made afresh each time.
+ * instance, and a transaction's is made afresh each time. The read is deferred: it sees the
+ * transaction's data as it is now and travels with the transaction's next statement, so reading
+ * after every event of a batch costs no round trip of its own.
  */
-export async function findAccountSubscriptionsIn (tx: Pick<Transaction, 'query'>, accountId: string): Promise<AccountSubscription[]> {
-  return (await loadAccountSubscriptionStates(tx, accountId)).map(toAccountSubscription)
+export function deferAccountSubscriptionsIn (tx: Pick<Transaction, 'deferRead'>, accountId: string): () => Promise<AccountSubscription[]> {
+  const states = deferAccountSubscriptionStates(tx, accountId)
+  return async () => (await states()).map(toAccountSubscription)
 }
 
 function toAccountSubscription (state: SubscriptionState): AccountSubscription {

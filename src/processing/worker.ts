@@ -383,7 +383,8 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
           for (const result of results) result.recorded = recorded.get(result.event.eventId) ?? 0
         }
         if (results.length > 0) {
-          await tx.query(MARK_PROCESSED, [
+          // Sent with the COMMIT, in one round trip.
+          tx.defer(MARK_PROCESSED, [
             results.map((result) => result.event.eventId),
             results.map((result) => result.status),
             results.map((result) => result.outcome),
