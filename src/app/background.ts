@@ -93,16 +93,16 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
       return {
         async afterApply (event, applied) {
           entitlementEventsRecorded.delete(event.eventId)
-          if (applied.entitlementAccounts.length > 0) {
-            entitlementChanges.set(event.eventId, applied.entitlementAccounts)
-            entitlements.afterEvent(applied.entitlementAccounts, event.eventId, activeTraceparent())
-          } else {
-            entitlementChanges.delete(event.eventId)
+          entitlementChanges.delete(event.eventId)
+          if (applied.entitlementAccounts.length > 0 || applied.relinked !== null) {
+            entitlements.afterEvent(applied.entitlementAccounts, applied.relinked, event.eventId, activeTraceparent())
           }
           return emails.derive(event, applied)
         },
         async record () {
-          for (const eventId of await entitlements.record()) if (eventId !== null) entitlementEventsRecorded.add(eventId)
+          const answers = await entitlements.record()
+          for (const eventId of answers.emittedBy) if (eventId !== null) entitlementEventsRecorded.add(eventId)
+          for (const [eventId, accounts] of answers.accountsBy) if (eventId !== null) entitlementChanges.set(eventId, accounts)
           return await emails.record(tx)
         },
       }

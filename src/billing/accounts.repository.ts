@@ -15,7 +15,7 @@
  * none is lost.
  */
 import type { DatabaseHandle, RawStatement, Transaction } from '../db/client.js'
-import { lockKey, lockKeys } from './locks.js'
+import { lockKey, lockKeys, lockKeySql, takeLocksInOrder } from './locks.js'
 
 /**
  * The account of the customer whose id is the parameter `customer`, as a query: shared by the
@@ -57,11 +57,31 @@ const subscriptionUpdate = (prefix = ''): string => `${prefix}subscription_updat
       RETURNING s.id, sa.previous_account_id, sa.account_id
     )`
 
-/** The accounts a subscription moved from or to, in the given `subscription_update` CTEs: their entitlements changed (see entitlements/). */
-const movedAccounts = (updates: string[]): string => `ARRAY(SELECT DISTINCT moved.account_id
+/**
+ * Where a relink statement leaves the accounts it moved a subscription from or to, for the rest of
+ * the transaction (a transaction-local setting, JSON array): the statements deferred after it read
+ * them there (movedAccountsQuery), so that what depends on them needs no round trip of its own. The
+ * statement also takes those accounts' locks (lockKey('account', id)), as the entitlement recorder
+ * would before reading their subscriptions.
+ */
+const MOVED_ACCOUNTS_SETTING = 'billing.relinked_accounts'
+
+/** The accounts the transaction's last relink statement moved a subscription from or to, as a query of one text column. */
+export const movedAccountsQuery = `SELECT json_array_elements_text(COALESCE(current_setting('${MOVED_ACCOUNTS_SETTING}', true), '[]')::json)`
+
+/**
+ * The end of a relink statement: the accounts a subscription moved from or to, in the given
+ * `subscription_update` CTEs (their entitlements changed, see entitlements/), locked, answered and
+ * left in MOVED_ACCOUNTS_SETTING.
+ */
+const answerMovedAccounts = (updates: string[], from = ''): string => `,
+    moved AS MATERIALIZED (SELECT ARRAY(SELECT DISTINCT side.account_id
       FROM (${updates.map((update) => `SELECT previous_account_id, account_id FROM ${update}`).join(' UNION ALL ')}) AS updated,
-      LATERAL (VALUES (updated.previous_account_id), (updated.account_id)) AS moved (account_id)
-      WHERE moved.account_id IS NOT NULL)`
+      LATERAL (VALUES (updated.previous_account_id), (updated.account_id)) AS side (account_id)
+      WHERE side.account_id IS NOT NULL) AS accounts${from}),
+    moved_locks AS MATERIALIZED (${takeLocksInOrder(`SELECT ${lockKeySql('account', 'account_id')} FROM moved, unnest(moved.accounts) AS account_id`)})
+    SELECT moved.accounts, set_config('${MOVED_ACCOUNTS_SETTING}', to_json(moved.accounts)::text, true), moved_locks.locks
+    FROM moved, moved_locks`
 
 /**
  * A transaction t2's account, given the CTEs customer_account and `<prefix>subscription_accounts` (the
@@ -116,18 +136,24 @@ const RELINK_CUSTOMER: RawStatement = {
   name: 'relink_customer_accounts',
   text: `
     WITH customer_account AS (${customerAccount('$1')}),
-    ${wholeCustomer('$1', 'true')}
-    SELECT ${movedAccounts(['subscription_update'])} AS accounts`,
+    ${wholeCustomer('$1', 'true')}${answerMovedAccounts(['subscription_update'])}`,
 }
 
-/** Re-resolves everything of the customer; answers the accounts that gained or lost a subscription. */
-export async function relinkCustomerAccounts (tx: Transaction, customerId: string): Promise<string[]> {
-  const [result] = await tx.query<RelinkResult>(RELINK_CUSTOMER, [customerId])
-  return result?.accounts ?? []
+/**
+ * A relink, deferred (Transaction.deferRead): it runs where the transaction stands now and travels
+ * with its next statement. `accounts()` answers the accounts that gained or lost a subscription.
+ */
+export interface Relink { accounts(): Promise<string[]> }
+
+function deferRelink (tx: Pick<Transaction, 'deferRead'>, statement: RawStatement, values: unknown[]): Relink {
+  const read = tx.deferRead<{ accounts: string[] }>(statement, values)
+  return { accounts: async () => (await read.rows())[0]?.accounts ?? [] }
 }
 
-/** The accounts that gained or lost a subscription. */
-interface RelinkResult { accounts: string[] }
+/** Re-resolves everything of the customer. */
+export function relinkCustomerAccounts (tx: Pick<Transaction, 'deferRead'>, customerId: string): Relink {
+  return deferRelink(tx, RELINK_CUSTOMER, [customerId])
+}
 
 /**
  * A transaction ($1) was stored or changed what account resolution reads of it (its custom_data,
@@ -163,8 +189,7 @@ const RELINK_TRANSACTION_FACT: RawStatement = {
       ) resolved
       WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
     ),
-    ${wholeCustomer('$2', '(SELECT full_relink FROM decides_customer)', 'whole_')}
-    SELECT ${movedAccounts(['subscription_update', 'whole_subscription_update'])} AS accounts FROM decides_customer`,
+    ${wholeCustomer('$2', '(SELECT full_relink FROM decides_customer)', 'whole_')}${answerMovedAccounts(['subscription_update', 'whole_subscription_update'], ' FROM decides_customer')}`,
 }
 
 export interface TransactionFact {
@@ -173,10 +198,8 @@ export interface TransactionFact {
   previousSubscriptionId: string | null
 }
 
-/** Answers the accounts that gained or lost a subscription. */
-export async function relinkTransactionFact (tx: Transaction, fact: TransactionFact): Promise<string[]> {
-  const [result] = await tx.query<RelinkResult>(RELINK_TRANSACTION_FACT, [fact.transactionId, fact.customerId, fact.previousSubscriptionId])
-  return result?.accounts ?? []
+export function relinkTransactionFact (tx: Pick<Transaction, 'deferRead'>, fact: TransactionFact): Relink {
+  return deferRelink(tx, RELINK_TRANSACTION_FACT, [fact.transactionId, fact.customerId, fact.previousSubscriptionId])
 }
 
 /**
@@ -205,14 +228,11 @@ const RELINK_SUBSCRIPTION_FACT: RawStatement = {
       ) resolved
       WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
     ),
-    ${wholeCustomer('$2', '(SELECT full_relink FROM decides_customer)', 'whole_')}
-    SELECT ${movedAccounts(['subscription_update', 'whole_subscription_update'])} AS accounts FROM decides_customer`,
+    ${wholeCustomer('$2', '(SELECT full_relink FROM decides_customer)', 'whole_')}${answerMovedAccounts(['subscription_update', 'whole_subscription_update'], ' FROM decides_customer')}`,
 }
 
-/** Answers the accounts that gained or lost a subscription. */
-export async function relinkSubscriptionFact (tx: Transaction, fact: { subscriptionId: string, customerId: string | null }): Promise<string[]> {
-  const [result] = await tx.query<RelinkResult>(RELINK_SUBSCRIPTION_FACT, [fact.subscriptionId, fact.customerId])
-  return result?.accounts ?? []
+export function relinkSubscriptionFact (tx: Pick<Transaction, 'deferRead'>, fact: { subscriptionId: string, customerId: string | null }): Relink {
+  return deferRelink(tx, RELINK_SUBSCRIPTION_FACT, [fact.subscriptionId, fact.customerId])
 }
 
 /** PUT /internal/customers/:id/account: a manual link, which wins over what Paddle's data implies. */
@@ -228,6 +248,6 @@ export async function linkCustomerToAccount (database: DatabaseHandle, customerI
     // The same lock the worker takes for this customer, so a relink never races an applied event.
     await lockKeys(tx, [lockKey('customer', customerId)])
     await tx.query(LINK_CUSTOMER, [customerId, accountId])
-    return await relinkCustomerAccounts(tx, customerId)
+    return await relinkCustomerAccounts(tx, customerId).accounts()
   })
 }

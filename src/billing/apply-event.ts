@@ -2,7 +2,7 @@
 import type { Transaction } from '../db/client.js'
 import type { InboxOrigin, InboxOutcome } from '../db/schema.js'
 import { isTrackedEntityType, type TrackedEntityType } from '../paddle/event-types.js'
-import { relinkCustomerAccounts, relinkSubscriptionFact, relinkTransactionFact } from './accounts.repository.js'
+import { relinkCustomerAccounts, relinkSubscriptionFact, relinkTransactionFact, type Relink } from './accounts.repository.js'
 import { applyAdjustmentEvent, type AdjustmentState } from './adjustments.apply.js'
 import { InvalidPayloadError, type ApplyContext, type ApplyResult, type PrefetchedStates } from './apply-context.js'
 import { applyCustomerEvent, type CustomerState } from './customers.apply.js'
@@ -33,8 +33,14 @@ export interface AppliedEvent {
   note: string | null
   /** Null when nothing changed: stale, ignored, or a version already applied. */
   transition: Transition | null
-  /** Accounts whose subscriptions this event changed, or which gained or lost one: their entitlement inputs. */
+  /** Accounts whose subscriptions this event changed: their entitlement inputs. */
   entitlementAccounts: string[]
+  /**
+   * Account resolution the event ran, deferred (its statement travels with the batch's next round
+   * trip): the accounts it moved a subscription from or to, whose entitlement inputs changed too.
+   * The transaction's statements deferred right after it can name them (movedAccountsQuery).
+   */
+  relinked: Relink | null
 }
 
 export interface ApplyOptions {
@@ -56,7 +62,7 @@ const APPLIERS = {
  */
 export async function applyInboxEvent (tx: Transaction, event: InboxEvent, options: ApplyOptions): Promise<AppliedEvent> {
   if (!isTrackedEntityType(event.entityType)) {
-    return { outcome: 'ignored', note: `${event.entityType} events do not change billing state`, transition: null, entitlementAccounts: [] }
+    return { outcome: 'ignored', note: `${event.entityType} events do not change billing state`, transition: null, entitlementAccounts: [], relinked: null }
   }
   if (event.payload === null || typeof event.payload !== 'object') {
     throw new InvalidPayloadError('the stored payload is missing')
@@ -75,18 +81,23 @@ export async function applyInboxEvent (tx: Transaction, event: InboxEvent, optio
   const result = await apply(context, event.payload)
   if (result.outcome === 'stale') {
     // Only a subscription's checkout transaction id is kept from a stale event.
-    let moved: string[] = []
+    let relinked: Relink | null = null
     if (result.relink === true && event.entityType === 'subscription' && event.entityId !== null) {
-      moved = await relinkSubscriptionFact(tx, { subscriptionId: event.entityId, customerId: event.customerId })
+      relinked = relinkSubscriptionFact(tx, { subscriptionId: event.entityId, customerId: event.customerId })
       options.prefetched?.forgetCustomers([event.customerId])
     }
-    return { outcome: 'stale', note: result.note, transition: null, entitlementAccounts: moved }
+    return { outcome: 'stale', note: result.note, transition: null, entitlementAccounts: [], relinked }
   }
-  if (result.before === result.after) return { outcome: 'applied', note: result.note ?? null, transition: null, entitlementAccounts: [] }
+  if (result.before === result.after) return { outcome: 'applied', note: result.note ?? null, transition: null, entitlementAccounts: [], relinked: null }
   const transition = { entity: event.entityType, before: result.before, after: result.after } as Transition
   const accounts = new Set<string>()
+  let relinked: Relink | null = null
   if (result.relink === true) {
-    for (const account of await relink(tx, transition)) accounts.add(account)
+    const relinks = relink(tx, transition)
+    // All but the last are waited for (rare: a row that moved to another customer, or lost its account
+    // id); the last travels with the batch's next round trip.
+    relinked = relinks.pop() ?? null
+    for (const earlier of relinks) for (const account of await earlier.accounts()) accounts.add(account)
     options.prefetched?.forgetCustomers(transition.entity === 'customer'
       ? [transition.after.id]
       : [transition.before?.customerId ?? null, transition.after.customerId])
@@ -94,7 +105,7 @@ export async function applyInboxEvent (tx: Transaction, event: InboxEvent, optio
   if (transition.entity === 'subscription') {
     for (const account of [transition.before?.accountId, transition.after.accountId]) if (account != null) accounts.add(account)
   }
-  return { outcome: 'applied', note: result.note ?? null, transition, entitlementAccounts: [...accounts] }
+  return { outcome: 'applied', note: result.note ?? null, transition, entitlementAccounts: [...accounts], relinked }
 }
 
 /**
@@ -103,10 +114,10 @@ export async function applyInboxEvent (tx: Transaction, event: InboxEvent, optio
  * transaction or subscription takes an account id away from it or moves to another customer: the
  * narrow statements only tell whether the fact as it is now decides it.
  */
-async function relink (tx: Transaction, transition: Transition): Promise<string[]> {
+function relink (tx: Transaction, transition: Transition): Relink[] {
   switch (transition.entity) {
     case 'customer':
-      return await relinkCustomerAccounts(tx, transition.after.id)
+      return [relinkCustomerAccounts(tx, transition.after.id)]
     case 'adjustment':
       return []
     case 'transaction':
@@ -119,19 +130,18 @@ async function relink (tx: Transaction, transition: Transition): Promise<string[
       if (before?.customAccountId != null && before.customAccountId !== after.customAccountId && after.customerId !== null) {
         wholeCustomers.add(after.customerId)
       }
-      const moved: string[] = []
-      for (const customerId of wholeCustomers) moved.push(...await relinkCustomerAccounts(tx, customerId))
-      if (after.customerId !== null && wholeCustomers.has(after.customerId)) return moved
+      const relinks = [...wholeCustomers].map((customerId) => relinkCustomerAccounts(tx, customerId))
+      if (after.customerId !== null && wholeCustomers.has(after.customerId)) return relinks
       if (transition.entity === 'transaction') {
-        moved.push(...await relinkTransactionFact(tx, {
+        relinks.push(relinkTransactionFact(tx, {
           transactionId: transition.after.id,
           customerId: transition.after.customerId,
           previousSubscriptionId: transition.before?.subscriptionId ?? null,
         }))
       } else {
-        moved.push(...await relinkSubscriptionFact(tx, { subscriptionId: transition.after.id, customerId: transition.after.customerId }))
+        relinks.push(relinkSubscriptionFact(tx, { subscriptionId: transition.after.id, customerId: transition.after.customerId }))
       }
-      return moved
+      return relinks
     }
   }
 }

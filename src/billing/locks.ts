@@ -10,6 +10,11 @@ export function lockKey (kind: 'subscription' | 'transaction' | 'customer' | 'ad
   return `${kind}:${id}`
 }
 
+/** SQL for lockKey(kind, <the text expression>). */
+export function lockKeySql (kind: string, idExpression: string): string {
+  return `'${kind}:' || ${idExpression}`
+}
+
 /** SQL for the 64-bit advisory lock number of a lock key expression (as lockKey() spells it). */
 export function lockHash (keyExpression: string): string {
   return `hashtextextended(${keyExpression}, 0)`

@@ -2,6 +2,7 @@ import { getTableColumns } from 'drizzle-orm'
 import type { RawStatement, Transaction } from '../db/client.js'
 import { subscriptionItemsTable, subscriptionsTable } from '../db/schema.js'
 import { tableStatements } from '../db/statements.js'
+import { movedAccountsQuery } from './accounts.repository.js'
 import type { ProjectedSubscription } from '../paddle/projection.js'
 import { applyVersioned, oneOf, required, withoutRowTime, type ApplyContext, type ApplyResult, type StateOf, type VersionedStore } from './apply-context.js'
 import { entityUpdatedAtOf, entityVersion } from './version.js'
@@ -34,6 +35,10 @@ const SELECT_MANY_WITH_ITEMS = withItems('subscriptions_with_items_for_update_ma
 /** An account's subscriptions and their items, in the order the read API lists them (billing.queries.ts). */
 const SELECT_ACCOUNT_WITH_ITEMS = withItems('account_subscriptions_with_items', 'subscriptions s WHERE s.account_id = $1 ORDER BY s.paddle_created_at, s.id')
 
+/** The same, for every account the transaction's last relink moved a subscription from or to (accounts.repository.ts). */
+const SELECT_RELINKED_ACCOUNTS_WITH_ITEMS = withItems('relinked_account_subscriptions_with_items',
+  `subscriptions s WHERE s.account_id IN (${movedAccountsQuery}) ORDER BY s.account_id, s.paddle_created_at, s.id`)
+
 type RowWithItems = Record<string, unknown> & { items_json: Array<Record<string, unknown>> }
 const KEEP_ORIGIN_TRANSACTION: RawStatement = {
   name: 'subscription_keep_origin_transaction',
@@ -58,6 +63,23 @@ export async function loadSubscriptionState (tx: Transaction, id: string): Promi
 export function deferAccountSubscriptionStates (tx: Pick<Transaction, 'deferRead'>, accountId: string): () => Promise<SubscriptionState[]> {
   const read = tx.deferRead<RowWithItems>(SELECT_ACCOUNT_WITH_ITEMS, [accountId])
   return async () => (await read.rows()).map(stateFromRow)
+}
+
+/**
+ * The same for the accounts the transaction's last relink statement moved a subscription from or to
+ * (deferred right after it, whose statement locked them): their states by account, in the same order.
+ */
+export function deferRelinkedAccountSubscriptionStates (tx: Pick<Transaction, 'deferRead'>): () => Promise<Map<string, SubscriptionState[]>> {
+  const read = tx.deferRead<RowWithItems>(SELECT_RELINKED_ACCOUNTS_WITH_ITEMS, [])
+  return async () => {
+    const byAccount = new Map<string, SubscriptionState[]>()
+    for (const row of await read.rows()) {
+      const state = stateFromRow(row)
+      const accountId = state.accountId ?? ''
+      byAccount.set(accountId, [...byAccount.get(accountId) ?? [], state])
+    }
+    return byAccount
+  }
 }
 
 function stateFromRow (row: RowWithItems): SubscriptionState {

@@ -17,11 +17,12 @@
 import { randomBytes } from 'node:crypto'
 import type { DatabaseHandle, RawStatement, Transaction } from '../db/client.js'
 import { entitlementEventsTable } from '../db/schema.js'
+import type { Relink } from '../billing/accounts.repository.js'
 import { deferLockKeys, lockHash, lockKey } from '../billing/locks.js'
 import type { OutboxStream } from '../email-events/email-events.repository.js'
 import { decideEntitlement, type Decision, type EntitlementPolicy } from './decide.js'
 import { answerJson, renderAnswer, type RenderedAnswer } from './entitlement-answer.js'
-import { deferAccountSubscriptionsIn, type AccountSubscription } from './entitlements.repository.js'
+import { deferAccountSubscriptionsIn, deferRelinkedAccountSubscriptionsIn, type AccountSubscription } from './entitlements.repository.js'
 
 export const ENTITLEMENT_STREAM: OutboxStream = {
   name: 'entitlement',
@@ -52,13 +53,15 @@ function newEventId (): string {
   return `ent_${randomBytes(16).toString('hex')}`
 }
 
-/** An account's subscriptions as they stood after one Paddle event (or at the time-driven check), read with the batch's next round trip. */
-interface PendingRead {
-  accountId: string
-  subscriptions: () => Promise<AccountSubscription[]>
-  sourceEventId: string | null
-  traceparent: string | null
-}
+/**
+ * Subscriptions as they stood after one Paddle event (or at the time-driven check), read with the
+ * batch's next round trip: an account's, or those of the accounts the event's account resolution
+ * moved a subscription from or to (known once it has answered), less the event's other accounts.
+ */
+type PendingRead = { sourceEventId: string | null, traceparent: string | null } & (
+  | { accountId: string, subscriptions: () => Promise<AccountSubscription[]> }
+  | { relinked: Relink, others: ReadonlySet<string>, subscriptionsOf: () => Promise<(accountId: string) => AccountSubscription[]> }
+)
 
 /** The answer computed from such a read, waiting to be recorded. */
 interface PendingAnswer {
@@ -124,11 +127,20 @@ export interface EntitlementRecorder {
   /**
    * After an event: locks the accounts not locked yet in this transaction (waiting for a transaction
    * recording them elsewhere; their subscriptions are read after) and reads their subscriptions as
-   * they are now; both are sent with the transaction's next statement.
+   * they are now; both are sent with the transaction's next statement. `relinked`: the event's
+   * account resolution, deferred just before; the accounts it moves are read too (its statement
+   * locked them).
    */
-  afterEvent(accountIds: readonly string[], sourceEventId: string | null, traceparent: string | null): void
-  /** Compares the answers with the last ones recorded and records them; returns the source events whose answers changed. */
-  record(): Promise<Set<string | null>>
+  afterEvent(accountIds: readonly string[], relinked: Relink | null, sourceEventId: string | null, traceparent: string | null): void
+  /** Compares the answers with the last ones recorded and records them. */
+  record(): Promise<RecordedAnswers>
+}
+
+export interface RecordedAnswers {
+  /** The source events whose answers changed (an entitlement.changed each). */
+  emittedBy: Set<string | null>
+  /** The accounts whose answers were computed after each source event: their entitlement inputs changed. */
+  accountsBy: Map<string | null, string[]>
 }
 
 export function createEntitlementRecorder (
@@ -138,7 +150,7 @@ export function createEntitlementRecorder (
   const locked = new Set(options.alreadyLocked)
   const reads: PendingRead[] = []
   return {
-    afterEvent (accountIds, sourceEventId, traceparent) {
+    afterEvent (accountIds, relinked, sourceEventId, traceparent) {
       const accounts = [...new Set(accountIds)].sort()
       const unlocked = accounts.filter((accountId) => !locked.has(accountId))
       if (unlocked.length > 0) {
@@ -148,32 +160,53 @@ export function createEntitlementRecorder (
       for (const accountId of accounts) {
         reads.push({ accountId, subscriptions: deferAccountSubscriptionsIn(tx, accountId), sourceEventId, traceparent })
       }
+      if (relinked !== null) {
+        reads.push({ relinked, others: new Set(accounts), subscriptionsOf: deferRelinkedAccountSubscriptionsIn(tx), sourceEventId, traceparent })
+      }
     },
     async record () {
-      if (reads.length === 0) return new Set()
-      const accounts = [...new Set(reads.map((read) => read.accountId))]
+      const accountsBy = new Map<string | null, string[]>()
+      if (reads.length === 0) return { emittedBy: new Set(), accountsBy }
       const stored = new Map<string, StoredState>()
-      // This query sends the deferred reads too (before it): their rows are there after it.
-      for (const row of await tx.query<{ account_id: string, etag: string, access: string, reason: string, sequence: number, due_at: string | null }>(STORED_STATES, [accounts])) {
-        stored.set(row.account_id, { etag: row.etag, access: row.access, reason: row.reason, sequence: row.sequence, dueAt: row.due_at })
+      const asked = new Set<string>()
+      const readStored = async (accounts: string[]): Promise<void> => {
+        for (const accountId of accounts) asked.add(accountId)
+        for (const row of await tx.query<{ account_id: string, etag: string, access: string, reason: string, sequence: number, due_at: string | null }>(STORED_STATES, [accounts])) {
+          stored.set(row.account_id, { etag: row.etag, access: row.access, reason: row.reason, sequence: row.sequence, dueAt: row.due_at })
+        }
       }
+      // This query sends the deferred reads too (before it): their rows are there after it.
+      await readStored([...new Set(reads.flatMap((read) => 'accountId' in read ? [read.accountId] : []))])
       const pending: PendingAnswer[] = []
-      for (const read of reads.splice(0)) {
-        const subscriptions = await read.subscriptions()
+      const answer = (accountId: string, subscriptions: AccountSubscription[], read: PendingRead): void => {
         const decision = decideEntitlement(subscriptions, options.policy, options.now)
         pending.push({
-          accountId: read.accountId,
+          accountId,
           decision,
-          rendered: renderAnswer(read.accountId, decision),
+          rendered: renderAnswer(accountId, decision),
           dueAt: nextDueAt(subscriptions, options.policy, options.now),
           sourceEventId: read.sourceEventId,
           traceparent: read.traceparent,
         })
+        accountsBy.set(read.sourceEventId, [...accountsBy.get(read.sourceEventId) ?? [], accountId])
       }
+      for (const read of reads.splice(0)) {
+        if ('accountId' in read) {
+          answer(read.accountId, await read.subscriptions(), read)
+          continue
+        }
+        const moved = (await read.relinked.accounts()).filter((accountId) => !read.others.has(accountId)).sort()
+        if (moved.length === 0) continue
+        const subscriptionsOf = await read.subscriptionsOf()
+        for (const accountId of moved) answer(accountId, subscriptionsOf(accountId), read)
+      }
+      // Accounts only account resolution named (rare): their stored answers are read now.
+      const unread = [...new Set(pending.map((answered) => answered.accountId))].filter((accountId) => !asked.has(accountId))
+      if (unread.length > 0) await readStored(unread)
       const { states, events, woken } = compareAnswers(pending, stored, options.now)
-      if (states.length === 0) return new Set()
+      if (states.length === 0) return { emittedBy: new Set(), accountsBy }
       const [row] = await tx.query<{ emitted_by: Array<string | null> }>(RECORD, [JSON.stringify(states), JSON.stringify(events), woken])
-      return new Set(row?.emitted_by ?? [])
+      return { emittedBy: new Set(row?.emitted_by ?? []), accountsBy }
     },
   }
 }
@@ -282,8 +315,8 @@ export async function recordDueChanges (
       const [lock] = await tx.query<{ locked: boolean }>(TRY_LOCK_ACCOUNT, [lockKey('account', accountId)])
       if (lock?.locked !== true) return null
       const recorder = createEntitlementRecorder(tx, { policy: options.policy, now: options.now, alreadyLocked: [accountId] })
-      recorder.afterEvent([accountId], null, null)
-      return (await recorder.record()).size > 0
+      recorder.afterEvent([accountId], null, null, null)
+      return (await recorder.record()).emittedBy.size > 0
     })
     if (outcome === null) continue
     evaluated += 1

@@ -1,7 +1,7 @@
 import { eq, sql } from 'drizzle-orm'
 import { foldSubscriptionItems, selectSubscriptionsWithItems } from '../billing/billing.queries.js'
 import { toSubscriptionResponse } from '../billing/billing.serializers.js'
-import { deferAccountSubscriptionStates, type SubscriptionState } from '../billing/subscriptions.apply.js'
+import { deferAccountSubscriptionStates, deferRelinkedAccountSubscriptionStates, type SubscriptionState } from '../billing/subscriptions.apply.js'
 import type { Database, DatabaseHandle, Transaction } from '../db/client.js'
 import { subscriptionsTable } from '../db/schema.js'
 import type { EntitlementSubscription } from './decide.js'
@@ -41,6 +41,15 @@ export async function findAccountSubscriptions (database: Pick<DatabaseHandle, '
 export function deferAccountSubscriptionsIn (tx: Pick<Transaction, 'deferRead'>, accountId: string): () => Promise<AccountSubscription[]> {
   const states = deferAccountSubscriptionStates(tx, accountId)
   return async () => (await states()).map(toAccountSubscription)
+}
+
+/** The same for the accounts the transaction's last relink moved a subscription from or to (deferred right after it): `of(accountId)`. */
+export function deferRelinkedAccountSubscriptionsIn (tx: Pick<Transaction, 'deferRead'>): () => Promise<(accountId: string) => AccountSubscription[]> {
+  const states = deferRelinkedAccountSubscriptionStates(tx)
+  return async () => {
+    const byAccount = await states()
+    return (accountId) => (byAccount.get(accountId) ?? []).map(toAccountSubscription)
+  }
 }
 
 function toAccountSubscription (state: SubscriptionState): AccountSubscription {

@@ -194,7 +194,7 @@ describe('account resolution of the facts an event brings', () => {
       const inOrder = await run(eventsOf(facts, freshIds(), ['s0', 's1'], ['t0', 't1', 't2', 't3']).map((_, index) => index))
       const shuffled = await run(order)
       const incremental = await accountsOf(shuffled.ids, shuffled.subscriptionIds, shuffled.transactionIds)
-      await harness.database.handle.transaction(async (tx) => { await relinkCustomerAccounts(tx, shuffled.ids.customer) })
+      await harness.database.handle.transaction(async (tx) => { await relinkCustomerAccounts(tx, shuffled.ids.customer).accounts() })
       expect(await accountsOf(shuffled.ids, shuffled.subscriptionIds, shuffled.transactionIds)).toEqual(incremental)
       expect(incremental).toEqual(await accountsOf(inOrder.ids, inOrder.subscriptionIds, inOrder.transactionIds))
     }), { numRuns: 60, seed: 13 })

@@ -55,7 +55,7 @@ describe('applying versions', () => {
     if (inboxEvent === undefined) throw new Error('the event was not stored')
     const again = await harness.database.handle.transaction(async (tx) =>
       await applyInboxEvent(tx, inboxEvent, { accountIdKey: 'account_id' }))
-    expect(again).toEqual({ outcome: 'applied', note: 'this version is already applied', transition: null, entitlementAccounts: [] })
+    expect(again).toEqual({ outcome: 'applied', note: 'this version is already applied', transition: null, entitlementAccounts: [], relinked: null })
     expect(await subscription(ids.subscription)).toEqual(stored)
   })
 

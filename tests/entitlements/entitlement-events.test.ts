@@ -17,7 +17,7 @@ import { silentLogger, TEST_API_TOKEN } from '../helpers/app.js'
 import { usesPostgres } from '../helpers/database.js'
 import { useHarness, type Harness } from '../helpers/harness.js'
 import { deliver, paddleId, type PaddleEvent } from '../helpers/paddle.js'
-import { at, checkoutStream, DAY, freshIds, SCENARIOS, subscriptionEvent, type Scenario, type ScenarioIds } from '../helpers/scenarios.js'
+import { at, checkoutStream, DAY, freshIds, SCENARIOS, subscriptionEvent, transactionEvent, type Scenario, type ScenarioIds } from '../helpers/scenarios.js'
 
 const SECRET = 'whsec_' + Buffer.alloc(32, 9).toString('base64')
 const POLICY = { pastDueGraceDays: 14, pausedAccess: false, trialAccess: true }
@@ -120,6 +120,39 @@ function subscriptionIdsOf (inOrder: { ids: ScenarioIds, answers: Answer[] }, id
   for (const [role, id] of Object.entries(inOrder.ids)) text = text.replaceAll(id, ids[role as keyof ScenarioIds])
   return { subscription: JSON.parse(text) as unknown }
 }
+
+describe('entitlement.changed whatever a batch holds', () => {
+  /** The changes told for a fresh account when the events arrive one at a time, or all in one batch. */
+  async function told (events: (ids: ScenarioIds) => PaddleEvent[], oneBatch: boolean) {
+    harness.now = Date.parse(at(1))
+    const ids = freshIds()
+    const delivered = events(ids)
+    // Asked before: the read API's cache holds the account's first answer until a change drops it.
+    expect(await answer(harness, ids.account)).toMatchObject({ access: 'denied', reason: 'no_subscription' })
+    for (const event of delivered) {
+      expect((await deliver(harness.testApp.app, event, { timestamp: Math.floor(harness.now / 1000) })).statusCode).toBe(200)
+      if (!oneBatch) await harness.loops.worker.drain()
+    }
+    if (oneBatch) expect(await harness.loops.worker.drain()).toBe(delivered.length)
+    expect(await answer(harness, ids.account)).toMatchObject({ access: 'granted', reason: 'active' })
+    return (await eventsOf(ids.account)).map((event) => {
+      const data = event.data as unknown as EventData
+      const subscription = data.entitlement.subscription as { status: string } | null
+      return { sequence: data.sequence, access: data.entitlement.access, reason: data.entitlement.reason, status: subscription?.status ?? null, previous: data.previous }
+    })
+  }
+
+  it('tells the change account resolution makes: a subscription that takes its account from its checkout transaction, later in the batch', async () => {
+    // The subscription carries no account id; the checkout transaction that follows it does.
+    const events = (ids: ScenarioIds): PaddleEvent[] => [
+      subscriptionEvent('subscription.created', ids, { status: 'active', time: 0, period: [0, 30 * DAY], transactionId: ids.checkout, customData: null }),
+      transactionEvent('transaction.completed', ids, { id: ids.checkout, status: 'completed', time: 0.5, payments: [{ status: 'captured' }] }),
+    ]
+    const alone = await told(events, false)
+    expect(alone).toEqual([{ sequence: 1, access: 'granted', reason: 'active', status: 'active', previous: { access: 'denied', reason: 'no_subscription' } }])
+    expect(await told(events, true)).toEqual(alone)
+  })
+})
 
 describe('entitlement.changed from time alone', () => {
   const activeUntil = async (periodEnd: number): Promise<ScenarioIds> => {
