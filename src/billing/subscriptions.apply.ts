@@ -35,9 +35,9 @@ const SELECT_MANY_WITH_ITEMS = withItems('subscriptions_with_items_for_update_ma
 /** An account's subscriptions and their items, in the order the read API lists them (billing.queries.ts). */
 const SELECT_ACCOUNT_WITH_ITEMS = withItems('account_subscriptions_with_items', 'subscriptions s WHERE s.account_id = $1 ORDER BY s.paddle_created_at, s.id')
 
-/** The same, for every account the transaction's last relink moved a subscription from or to (accounts.repository.ts). */
+/** The same, for every account the transaction's last relink moved a subscription from or to (accounts.repository.ts); as an array, an index scan that ends at once when there is none. */
 const SELECT_RELINKED_ACCOUNTS_WITH_ITEMS = withItems('relinked_account_subscriptions_with_items',
-  `subscriptions s WHERE s.account_id IN (${movedAccountsQuery}) ORDER BY s.account_id, s.paddle_created_at, s.id`)
+  `subscriptions s WHERE s.account_id = ANY (ARRAY(${movedAccountsQuery})) ORDER BY s.account_id, s.paddle_created_at, s.id`)
 
 type RowWithItems = Record<string, unknown> & { items_json: Array<Record<string, unknown>> }
 const KEEP_ORIGIN_TRANSACTION: RawStatement = {

@@ -44,5 +44,13 @@ describe('drizzle/ migrations', () => {
         sql`SELECT count(*)::int AS count FROM drizzle.__drizzle_migrations`)
       expect(count?.count).toBe(readdirSync(MIGRATIONS_FOLDER).filter((name) => name.endsWith('.sql')).length)
     })
+
+    it('leaves the inbox a small ANALYZE sample and its payloads out of it (the worker analyzes it often)', async () => {
+      const targets = await selectRows<{ column: string, target: number }>(database.handle.db, sql`
+        SELECT attname AS column, attstattarget::int AS target FROM pg_attribute
+        WHERE attrelid = 'paddle_inbox'::regclass AND attnum > 0 AND NOT attisdropped`)
+      expect(targets.length).toBeGreaterThan(10)
+      for (const { column, target } of targets) expect(target, column).toBe(column === 'payload' ? 0 : 10)
+    })
   })
 })
