@@ -100,10 +100,12 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
           return emails.derive(event, applied)
         },
         async record () {
+          // The email events travel with the entitlement answers' first statement.
+          const emailsRecorded = emails.record(tx)
           const answers = await entitlements.record()
           for (const eventId of answers.emittedBy) if (eventId !== null) entitlementEventsRecorded.add(eventId)
           for (const [eventId, accounts] of answers.accountsBy) if (eventId !== null) entitlementChanges.set(eventId, accounts)
-          return await emails.record(tx)
+          return await emailsRecorded()
         },
       }
     },

@@ -24,10 +24,13 @@ export interface StatementQueue {
   query(statement: RawStatement, values: unknown[]): Promise<Row[]>
   /** Sends what is deferred (nothing when nothing is). */
   flush(): Promise<void>
+  /** Whether anything has been sent (or tried). */
+  sentAny(): boolean
 }
 
 export function createStatementQueue (send: (calls: readonly StatementCall[]) => Promise<Row[][]>): StatementQueue {
   const queue: Entry[] = []
+  let sentAny = false
 
   async function sendQueued (last?: StatementCall): Promise<Row[]> {
     const entries = queue.splice(0)
@@ -35,6 +38,7 @@ export function createStatementQueue (send: (calls: readonly StatementCall[]) =>
     const calls = entries.map((entry) => entry.call)
     if (last !== undefined) calls.push(last)
     if (calls.length === 0) return []
+    sentAny = true
     let results: Row[][]
     try {
       results = await send(calls)
@@ -68,5 +72,6 @@ export function createStatementQueue (send: (calls: readonly StatementCall[]) =>
     },
     query: async (statement, values) => await sendQueued({ statement, values }),
     flush: async () => { await sendQueued() },
+    sentAny: () => sentAny,
   }
 }

@@ -29,6 +29,7 @@ export async function withAdvisoryLock<T> (checkOut: () => Promise<CheckedOutCli
   }
 }
 
+const BEGIN: RawStatement = { name: 'transaction_begin', text: 'BEGIN' }
 const COMMIT: RawStatement = { name: 'transaction_commit', text: 'COMMIT' }
 
 /**
@@ -37,7 +38,7 @@ const COMMIT: RawStatement = { name: 'transaction_commit', text: 'COMMIT' }
  * Statements the work defers (writes whose rows it does not read) are sent with its next query, or
  * with the COMMIT, in one round trip (pipeline.ts): PostgreSQL runs them in the order they were
  * made, so deferring changes when a statement is sent, never what the transaction does. The query
- * builder's client sends them first too.
+ * builder's client sends them first too. BEGIN itself is deferred: it travels with the first statement.
  */
 export async function inTransaction<T> (
   checkOut: () => Promise<CheckedOutClient>,
@@ -48,8 +49,8 @@ export async function inTransaction<T> (
   const { client, release } = await checkOut()
   let broken = false
   const statements = createStatementQueue(async (calls) => await runPipelined(client, calls, typeParser))
+  statements.defer(BEGIN, [])
   try {
-    await client.query('BEGIN')
     let transactionDb: Database | undefined
     const tx: Transaction = {
       get db () {
@@ -64,7 +65,8 @@ export async function inTransaction<T> (
     await statements.query(COMMIT, [])
     return result
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => { broken = true })
+    // Nothing to roll back when not even BEGIN was sent.
+    if (statements.sentAny()) await client.query('ROLLBACK').catch(() => { broken = true })
     throw error
   } finally {
     // A connection that could not even roll back is not given to anyone else.

@@ -81,8 +81,11 @@ interface EmailEventRow {
 export interface EmailEventBatch {
   /** Derives the event's email events; returns how many. */
   derive(event: InboxEvent, applied: AppliedEvent): number
-  /** Appends them; returns how many were new, per Paddle event. */
-  record(tx: Pick<Transaction, 'query'>): Promise<Map<string, number>>
+  /**
+   * Appends them, deferred (Transaction.deferRead: sent with the transaction's next statement);
+   * the answer is how many were new, per Paddle event.
+   */
+  record(tx: Pick<Transaction, 'deferRead'>): () => Promise<Map<string, number>>
 }
 
 /**
@@ -104,12 +107,16 @@ export function createEmailEventBatch (options: OutboxOptions, now: string): Ema
       rows.push(...toRows(drafts, { sourceEventId: event.eventId, maxAgeHours: options.maxAgeHours, now }))
       return drafts.length
     },
-    async record (tx) {
-      const recorded = new Map<string, number>()
-      for (const sourceEventId of await appendRows(tx, rows.splice(0))) {
-        if (sourceEventId !== null) recorded.set(sourceEventId, (recorded.get(sourceEventId) ?? 0) + 1)
+    record (tx) {
+      const batch = rows.splice(0)
+      const inserted = batch.length === 0 ? null : tx.deferRead<{ source_event_id: string | null }>(INSERT_EMAIL_EVENTS, [insertParameter(batch)])
+      return async () => {
+        const recorded = new Map<string, number>()
+        for (const { source_event_id: sourceEventId } of await inserted?.rows() ?? []) {
+          if (sourceEventId !== null) recorded.set(sourceEventId, (recorded.get(sourceEventId) ?? 0) + 1)
+        }
+        return recorded
       }
-      return recorded
     },
   }
 }
@@ -150,7 +157,11 @@ function toRows (drafts: EmailEventDraft[], options: { sourceEventId: string | n
 /** The source event of each row that was new. */
 async function appendRows (tx: Pick<Transaction, 'query'>, rows: EmailEventRow[]): Promise<Array<string | null>> {
   if (rows.length === 0) return []
-  const inserted = await tx.query<{ source_event_id: string | null }>(INSERT_EMAIL_EVENTS,
-    [JSON.stringify(rows.map((row, position) => ({ ...row, position })))])
+  const inserted = await tx.query<{ source_event_id: string | null }>(INSERT_EMAIL_EVENTS, [insertParameter(rows)])
   return inserted.map((row) => row.source_event_id)
+}
+
+/** INSERT_EMAIL_EVENTS' one parameter: the rows, each with its position in the batch. */
+function insertParameter (rows: EmailEventRow[]): string {
+  return JSON.stringify(rows.map((row, position) => ({ ...row, position })))
 }
