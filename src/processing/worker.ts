@@ -233,9 +233,12 @@ const CONTENTION_PAUSE_MS = 500
 /**
  * Entities and customers found locked by another process, passed over until their pause ends; the
  * worker is woken when it does, so the event waits no longer than the pause once the lock is free.
+ * Locks held by this process's own slots are no reason to pause (`forget`): the slot holding them
+ * claims their next events itself.
  */
 function createContentionTracker (pauseMs: number, onPauseOver: () => void): {
   add(entityId: string | null, customerId: string | null): void
+  forget(entityId: string | null, customerId: string | null): void
   entities(): string[]
   customers(): string[]
 } {
@@ -259,6 +262,10 @@ function createContentionTracker (pauseMs: number, onPauseOver: () => void): {
         }, pauseMs + 10)
         timer.unref()
       }
+    },
+    forget (entityId, customerId) {
+      if (entityId !== null) entities.delete(entityId)
+      if (customerId !== null) customers.delete(customerId)
     },
     entities: () => current(entities),
     customers: () => current(customers),
@@ -341,13 +348,21 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
         ])
         if (rows.length === 0) return null
         // Rows held back (an older event of their entity, or their locks, are elsewhere) stay
-        // claimable; this process looks at other entities for a moment.
-        for (const row of rows) if (!row.runnable) contention.add(row.entity_id, row.in_order ? row.customer_id : null)
+        // claimable; this process looks at other entities for a moment, unless one of its own slots
+        // holds them: two slots' claims can cross, each picking rows of a customer the other locks,
+        // and a pause then would stop the holder's own next claims too (measured on one customer's
+        // backlog: half a second lost at every crossing, 54 events/s instead of 570).
+        for (const row of rows) {
+          if (row.runnable || (row.entity_id !== null && busyEntities.has(row.entity_id)) || (row.customer_id !== null && busyCustomers.has(row.customer_id))) continue
+          contention.add(row.entity_id, row.in_order ? row.customer_id : null)
+        }
         const runnable = rows.filter((row) => row.runnable)
         claimed = runnable.map(toInboxEvent)
         for (const event of claimed) {
           hold(busyEntities, event.entityId, 1)
           hold(busyCustomers, event.customerId, 1)
+          // What this slot now holds was not locked by another process, whatever a crossing claim concluded.
+          contention.forget(event.entityId, event.customerId)
         }
         const results: ProcessedEvent[] = []
         const prefetched = await prefetchStates(tx, claimed)
