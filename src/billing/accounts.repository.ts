@@ -184,8 +184,15 @@ const RELINK_TRANSACTION_FACT: RawStatement = {
       FROM (
         SELECT t2.id, ${transactionAccount()} AS account_id
         FROM transactions t2
-        WHERE NOT (SELECT full_relink FROM decides_customer) AND (t2.id = $1 OR (
-          t2.customer_id = $2 AND t2.custom_account_id IS NULL AND t2.subscription_id IN (SELECT id FROM subscription_update)))
+        -- The transaction itself, and the transactions of a subscription whose account moved, looked
+        -- up only when one did (a one-time filter): with an OR of the two, the planner scanned every
+        -- transaction of the customer for each event, a cost that grew with the customer's history.
+        WHERE NOT (SELECT full_relink FROM decides_customer) AND t2.id IN (
+          SELECT $1::text
+          UNION
+          SELECT t3.id FROM transactions t3
+          WHERE EXISTS (SELECT 1 FROM subscription_update)
+            AND t3.subscription_id = ANY (ARRAY(SELECT id FROM subscription_update)) AND t3.customer_id = $2 AND t3.custom_account_id IS NULL)
       ) resolved
       WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
     ),
