@@ -165,7 +165,7 @@ export function relinkCustomerAccounts (tx: Pick<Transaction, 'deferRead'>, cust
  *
  * When the customer's own account depends on this transaction (it is the customer's earliest with an
  * account id, and leaving it out gives another answer), the same statement re-resolves the whole
- * customer instead (the usual case for a new customer's first transaction): one round trip either way.
+ * customer instead (the usual case for a new customer's first transaction): one statement either way.
  */
 const RELINK_TRANSACTION_FACT: RawStatement = {
   name: 'relink_transaction_fact',
