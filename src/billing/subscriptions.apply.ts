@@ -76,7 +76,9 @@ export function deferRelinkedAccountSubscriptionStates (tx: Pick<Transaction, 'd
     for (const row of await read.rows()) {
       const state = stateFromRow(row)
       const accountId = state.accountId ?? ''
-      byAccount.set(accountId, [...byAccount.get(accountId) ?? [], state])
+      const states = byAccount.get(accountId)
+      if (states === undefined) byAccount.set(accountId, [state])
+      else states.push(state)
     }
     return byAccount
   }
