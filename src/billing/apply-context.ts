@@ -24,6 +24,14 @@ export interface PrefetchedStates {
   take<State>(store: VersionedStore<State>, id: string): State | null | undefined
   /** Account resolution rewrote rows of these customers (null: rows of no customer): what was read ahead of them is stale. */
   forgetCustomers(customerIds: ReadonlyArray<string | null>): void
+  /**
+   * True when nothing was stored of the customer (no row of its own, no transaction, no subscription)
+   * nor of the subscription (null: none named) when the batch began, and no event of the batch applied
+   * so far named either. False when unknown (not read ahead).
+   */
+  nothingStoredOf(customerId: string | null, subscriptionId: string | null): boolean
+  /** An event of the batch is about these customers and subscriptions: they may have rows from now on. */
+  storing(customerIds: ReadonlyArray<string | null>, subscriptionIds: ReadonlyArray<string | null>): void
 }
 
 export type ApplyResult<State> =

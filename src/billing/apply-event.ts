@@ -61,6 +61,17 @@ const APPLIERS = {
  * links it may change): the worker takes them as it claims the row (processing/worker.ts, CLAIM).
  */
 export async function applyInboxEvent (tx: Transaction, event: InboxEvent, options: ApplyOptions): Promise<AppliedEvent> {
+  const applied = await applyTracked(tx, event, options)
+  if (options.prefetched !== undefined) {
+    const { transition } = applied
+    options.prefetched.storing(
+      [event.customerId, transition?.entity === 'customer' ? transition.after.id : transition?.after.customerId ?? null, transition?.entity === 'customer' ? null : transition?.before?.customerId ?? null],
+      [event.entityType === 'subscription' ? event.entityId : null, transition?.entity === 'transaction' || transition?.entity === 'adjustment' ? transition.after.subscriptionId : null])
+  }
+  return applied
+}
+
+async function applyTracked (tx: Transaction, event: InboxEvent, options: ApplyOptions): Promise<AppliedEvent> {
   if (!isTrackedEntityType(event.entityType)) {
     return { outcome: 'ignored', note: `${event.entityType} events do not change billing state`, transition: null, entitlementAccounts: [], relinked: null }
   }
@@ -92,7 +103,7 @@ export async function applyInboxEvent (tx: Transaction, event: InboxEvent, optio
   const transition = { entity: event.entityType, before: result.before, after: result.after } as Transition
   const accounts = new Set<string>()
   let relinked: Relink | null = null
-  if (result.relink === true) {
+  if (result.relink === true && !newCustomerTransaction(transition, options.prefetched)) {
     const relinks = relink(tx, transition)
     // All but the last are waited for (rare: a row that moved to another customer, or lost its account
     // id); the last travels with the batch's next round trip.
@@ -106,6 +117,19 @@ export async function applyInboxEvent (tx: Transaction, event: InboxEvent, optio
     for (const account of [transition.before?.accountId, transition.after.accountId]) if (account != null) accounts.add(account)
   }
   return { outcome: 'applied', note: result.note ?? null, transition, entitlementAccounts: [...accounts], relinked }
+}
+
+/**
+ * A new transaction of a customer of whom nothing is stored (no row of its own, no other transaction,
+ * no subscription; nor a row of the subscription it names): the first fact of a sign-up, the usual
+ * transaction.created or .completed of a burst of new customers. Account resolution would find the
+ * transaction's own account id or none, which is what its row was written with, and nothing else to
+ * move: its statement (and the entitlement read after it) is left out. Read ahead for the batch
+ * (prefetch.ts); the worker holds the customer's lock, so nobody else stores something of it meanwhile.
+ */
+function newCustomerTransaction (transition: Transition, prefetched: PrefetchedStates | undefined): boolean {
+  return transition.entity === 'transaction' && transition.before === null &&
+    prefetched?.nothingStoredOf(transition.after.customerId, transition.after.subscriptionId) === true
 }
 
 /**

@@ -7,8 +7,11 @@
  * it takes it (once; a second event of the same entity reads the row again), and account resolution,
  * which rewrites the account ids of one customer's rows, makes everything read ahead of that customer
  * stale (forgetCustomers). Whatever is not read ahead, or no longer current, is read as usual.
+ *
+ * The same read tells which of the batch's transactions belong to a customer of whom nothing is stored
+ * yet (a sign-up): for those, account resolution has nothing to resolve (see newCustomerTransaction).
  */
-import type { Transaction } from '../db/client.js'
+import type { RawStatement, Transaction } from '../db/client.js'
 import { isTrackedEntityType, type TrackedEntityType } from '../paddle/event-types.js'
 import { adjustmentStore } from './adjustments.apply.js'
 import type { PrefetchedStates, VersionedStore } from './apply-context.js'
@@ -34,10 +37,58 @@ const OWNER: Record<TrackedEntityType, (state: any) => string | null> = {
 interface ReadAhead { owner: (state: unknown) => string | null, states: Map<string, unknown> }
 
 /**
+ * Of the customers ($1) and subscriptions ($2) the batch's transactions name, those with something
+ * stored: everything account resolution reads of a customer (its row, its transactions, its
+ * subscriptions; the indexes on customer_id), and the subscriptions' own rows.
+ */
+const STORED_LINKS: RawStatement = {
+  name: 'prefetch_stored_links',
+  text: `SELECT 'customer' AS kind, c.id FROM unnest($1::text[]) AS c (id)
+      WHERE EXISTS (SELECT 1 FROM customers WHERE id = c.id)
+        OR EXISTS (SELECT 1 FROM transactions WHERE customer_id = c.id)
+        OR EXISTS (SELECT 1 FROM subscriptions WHERE customer_id = c.id)
+    UNION ALL
+    SELECT 'subscription', id FROM subscriptions WHERE id = ANY($2::text[])`,
+}
+
+/** The customer and subscription a transaction event's payload names. */
+function transactionLinks (payload: unknown): { customerId: string | null, subscriptionId: string | null } {
+  const links = (payload ?? {}) as { customer_id?: unknown, subscription_id?: unknown }
+  return {
+    customerId: typeof links.customer_id === 'string' ? links.customer_id : null,
+    subscriptionId: typeof links.subscription_id === 'string' ? links.subscription_id : null,
+  }
+}
+
+/**
+ * Which customers and subscriptions the batch's transactions name have nothing stored, read with the
+ * first read ahead (one round trip): only for batches of two transactions or more, like the states.
+ */
+function readUnstoredLinks (tx: Transaction, events: ReadonlyArray<PrefetchEvent>): (() => Promise<{ customers: Set<string>, subscriptions: Set<string> }>) | null {
+  const customers = new Set<string>()
+  const subscriptions = new Set<string>()
+  for (const event of events) {
+    if (event.entityType !== 'transaction') continue
+    const links = transactionLinks(event.payload)
+    if (links.customerId !== null) customers.add(links.customerId)
+    if (links.subscriptionId !== null) subscriptions.add(links.subscriptionId)
+  }
+  if (customers.size < 2) return null
+  const stored = tx.deferRead<{ kind: string, id: string }>(STORED_LINKS, [[...customers], [...subscriptions]])
+  return async () => {
+    for (const { kind, id } of await stored.rows()) (kind === 'customer' ? customers : subscriptions).delete(id)
+    return { customers, subscriptions }
+  }
+}
+
+export interface PrefetchEvent { entityType: string, entityId: string | null, payload?: unknown }
+
+/**
  * Reads ahead the entity types of which the batch holds two entities or more (one alone costs the
  * same statement either way).
  */
-export async function prefetchStates (tx: Transaction, events: ReadonlyArray<{ entityType: string, entityId: string | null }>): Promise<PrefetchedStates> {
+export async function prefetchStates (tx: Transaction, events: ReadonlyArray<PrefetchEvent>): Promise<PrefetchedStates> {
+  const unstoredLinks = readUnstoredLinks(tx, events)
   const ids = new Map<TrackedEntityType, Set<string>>()
   for (const { entityType, entityId } of events) {
     if (!isTrackedEntityType(entityType) || entityId === null) continue
@@ -54,6 +105,8 @@ export async function prefetchStates (tx: Transaction, events: ReadonlyArray<{ e
     const states = new Map<string, unknown>([...entityIds].map((id) => [id, found.get(id) ?? null]))
     read.set(store, { owner: OWNER[entityType], states })
   }
+  // Customers and subscriptions with nothing stored when the batch began; dropped as the batch stores something of them.
+  const unstored = await unstoredLinks?.() ?? { customers: new Set<string>(), subscriptions: new Set<string>() }
   return {
     take<State> (store: VersionedStore<State>, id: string): State | null | undefined {
       const ahead = read.get(store as VersionedStore<unknown>)
@@ -69,6 +122,13 @@ export async function prefetchStates (tx: Transaction, events: ReadonlyArray<{ e
           if (state !== null && customerIds.includes(owner(state))) states.delete(id)
         }
       }
+    },
+    nothingStoredOf (customerId, subscriptionId) {
+      return customerId !== null && unstored.customers.has(customerId) && (subscriptionId === null || unstored.subscriptions.has(subscriptionId))
+    },
+    storing (customerIds, subscriptionIds) {
+      for (const id of customerIds) if (id !== null) unstored.customers.delete(id)
+      for (const id of subscriptionIds) if (id !== null) unstored.subscriptions.delete(id)
     },
   }
 }

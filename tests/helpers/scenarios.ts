@@ -102,6 +102,8 @@ export interface TransactionSpec {
   id: string
   status: 'draft' | 'ready' | 'billed' | 'paid' | 'completed' | 'canceled' | 'past_due'
   time: number
+  /** When Paddle created it (default: a second before `time`); the same on every event of one transaction. */
+  createdAt?: number
   occurredDelay?: number
   origin?: string
   withSubscription?: boolean
@@ -123,7 +125,7 @@ export function transactionEvent (eventType: string, ids: ScenarioIds, spec: Tra
     customer_id: spec.customer === false ? null : ids.customer,
     subscription_id: spec.withSubscription === false ? null : ids.subscription,
     invoice_number: spec.invoiceNumber === undefined ? (spec.status === 'completed' ? `INV-${spec.id}` : null) : spec.invoiceNumber,
-    created_at: at(spec.time - 1),
+    created_at: at(spec.createdAt ?? spec.time - 1),
     updated_at: at(spec.time),
     billed_at: spec.status === 'billed' || spec.status === 'paid' || spec.status === 'completed' ? at(spec.time) : null,
     billing_period: spec.billingPeriod === undefined || spec.billingPeriod === null ? null : { starts_at: at(spec.billingPeriod[0]), ends_at: at(spec.billingPeriod[1]) },
