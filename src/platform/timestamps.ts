@@ -11,6 +11,8 @@ export function parseTimestamp (value: unknown): string | null {
   if (typeof value !== 'string') return null
   // Paddle's usual form is already canonical: check it in place, without a regex or a Date (the hot path).
   if (value.length === 27 && isValidCanonical(value)) return value
+  const inUtc = fromUtcText(value)
+  if (inUtc !== null) return inUtc
   const match = TIMESTAMP.exec(value)
   if (match === null) return null
   const [, year, month, day, hour, minute, second, fraction = '', , sign, offsetHours = '0', offsetMinutes = '0'] = match
@@ -25,6 +27,29 @@ export function parseTimestamp (value: unknown): string | null {
   if (Number.isNaN(utc.getTime()) || utc.getUTCFullYear() > 9999 || utc.getUTCFullYear() < 1) return null
   const micros = fraction.padEnd(6, '0').slice(0, 6)
   return `${utc.toISOString().slice(0, 19)}.${micros}Z`
+}
+
+/**
+ * PostgreSQL's own forms of a UTC instant, what every timestamp read back from storage looks like
+ * (its text output `2024-04-12 10:18:49.7389+00`, its JSON `2024-04-12T10:18:49.738971+00:00`), and
+ * Z forms with fewer fraction digits: rewritten in place, without the regex and the Dates the general
+ * case needs (it was the worker's costliest function of its own). Null for anything else.
+ */
+function fromUtcText (value: string): string | null {
+  let end = value.length
+  if (value.endsWith('+00:00')) end -= 6
+  else if (value.endsWith('+00')) end -= 3
+  else if (value.endsWith('Z')) end -= 1
+  else return null
+  const separator = value.charCodeAt(10)
+  if (separator !== 32 && separator !== 84) return null
+  let fraction = '000000'
+  if (end !== 19) {
+    if (end < 21 || end > 26 || value.charCodeAt(19) !== 46) return null
+    fraction = value.slice(20, end).padEnd(6, '0')
+  }
+  const candidate = `${value.slice(0, 10)}T${value.slice(11, 19)}.${fraction}Z`
+  return isValidCanonical(candidate) ? candidate : null
 }
 
 /** Digits at 0-3, 5-6, 8-9, 11-12, 14-15, 17-18, 20-25; separators `-`, `-`, `T`, `:`, `:`, `.`, `Z`; a real date. */
@@ -73,8 +98,13 @@ export function toEpochMicros (canonical: string): bigint {
 }
 
 export function fromEpochMicros (micros: bigint): string {
-  const millis = micros / 1000n
-  const remainder = micros - millis * 1000n
+  // Floored, so that an instant before 1970 keeps a fraction in 0-999.
+  let millis = micros / 1000n
+  let remainder = micros - millis * 1000n
+  if (remainder < 0n) {
+    millis -= 1n
+    remainder += 1000n
+  }
   const date = new Date(Number(millis))
   const fraction = String(date.getUTCMilliseconds() * 1000 + Number(remainder)).padStart(6, '0')
   return `${date.toISOString().slice(0, 19)}.${fraction}Z`

@@ -30,6 +30,24 @@ describe('parseTimestamp', () => {
     }))
   })
 
+  it('reads PostgreSQL\'s text and JSON forms of every microsecond instant as the canonical one (property)', () => {
+    const micros = fc.bigInt({ min: BigInt(Date.parse('0001-01-01T00:00:00Z')) * 1000n, max: BigInt(Date.parse('9999-12-31T23:59:59.999Z')) * 1000n + 999n })
+    fc.assert(fc.property(micros, (instant) => {
+      const canonical = fromEpochMicros(instant)
+      // As PostgreSQL writes it with TimeZone UTC: trailing zeros of the fraction dropped, and the fraction with them.
+      const fraction = canonical.slice(20, 26).replace(/0+$/, '')
+      const seconds = `${canonical.slice(0, 10)} ${canonical.slice(11, 19)}${fraction === '' ? '' : `.${fraction}`}`
+      expect(parseTimestamp(`${seconds}+00`)).toBe(canonical)
+      expect(parseTimestamp(`${seconds.replace(' ', 'T')}+00:00`)).toBe(canonical)
+      expect(parseTimestamp(`${seconds.replace(' ', 'T')}Z`)).toBe(canonical)
+    }), { numRuns: 2_000 })
+  })
+
+  it.each(['2024-04-12 10:18:49.+00', '2024-04-12X10:18:49+00', '2024-04-12 25:18:49+00', '2024-4-12 10:18:49+00', '2024-04-12 10:18:49,5+00'])(
+    'rejects %s, which looks like PostgreSQL\'s form', (input) => {
+      expect(parseTimestamp(input)).toBeNull()
+    })
+
   it('does exact microsecond arithmetic', () => {
     const start = '2024-04-12T10:18:49.738971Z'
     expect(fromEpochMicros(toEpochMicros(start))).toBe(start)
