@@ -39,14 +39,16 @@ interface ReadAhead { owner: (state: unknown) => string | null, states: Map<stri
 /**
  * Of the customers ($1) and subscriptions ($2) the batch's transactions name, those with something
  * stored: everything account resolution reads of a customer (its row, its transactions, its
- * subscriptions; the indexes on customer_id), and the subscriptions' own rows.
+ * subscriptions), and the subscriptions' own rows. Each lookup is an index probe per id, whatever
+ * the tables hold: written as EXISTS, the planner hashed a sequential scan of the whole customers table.
  */
 const STORED_LINKS: RawStatement = {
   name: 'prefetch_stored_links',
-  text: `SELECT 'customer' AS kind, c.id FROM unnest($1::text[]) AS c (id)
-      WHERE EXISTS (SELECT 1 FROM customers WHERE id = c.id)
-        OR EXISTS (SELECT 1 FROM transactions WHERE customer_id = c.id)
-        OR EXISTS (SELECT 1 FROM subscriptions WHERE customer_id = c.id)
+  text: `SELECT 'customer' AS kind, id FROM customers WHERE id = ANY($1::text[])
+    UNION ALL
+    SELECT 'customer', c.id FROM unnest($1::text[]) AS c (id), LATERAL (SELECT 1 FROM transactions t WHERE t.customer_id = c.id LIMIT 1) AS stored
+    UNION ALL
+    SELECT 'customer', c.id FROM unnest($1::text[]) AS c (id), LATERAL (SELECT 1 FROM subscriptions s WHERE s.customer_id = c.id LIMIT 1) AS stored
     UNION ALL
     SELECT 'subscription', id FROM subscriptions WHERE id = ANY($2::text[])`,
 }
@@ -62,16 +64,22 @@ function transactionLinks (payload: unknown): { customerId: string | null, subsc
 
 /**
  * Which customers and subscriptions the batch's transactions name have nothing stored, read with the
- * first read ahead (one round trip): only for batches of two transactions or more, like the states.
+ * first read ahead (one round trip), for batches of two such customers or more. One that an earlier
+ * event of the batch names is not asked about: by the time the transaction is applied, that event
+ * may have stored something of it (`storing`), so it counts as stored.
  */
 function readUnstoredLinks (tx: Transaction, events: ReadonlyArray<PrefetchEvent>): (() => Promise<{ customers: Set<string>, subscriptions: Set<string> }>) | null {
+  const named = { customers: new Set<string>(), subscriptions: new Set<string>() }
   const customers = new Set<string>()
   const subscriptions = new Set<string>()
   for (const event of events) {
-    if (event.entityType !== 'transaction') continue
-    const links = transactionLinks(event.payload)
-    if (links.customerId !== null) customers.add(links.customerId)
-    if (links.subscriptionId !== null) subscriptions.add(links.subscriptionId)
+    const links = event.entityType === 'transaction' ? transactionLinks(event.payload) : { customerId: null, subscriptionId: null }
+    if (links.customerId !== null && !named.customers.has(links.customerId)) {
+      customers.add(links.customerId)
+      if (links.subscriptionId !== null && !named.subscriptions.has(links.subscriptionId)) subscriptions.add(links.subscriptionId)
+    }
+    for (const id of [event.customerId, links.customerId]) if (id !== null) named.customers.add(id)
+    for (const id of [event.entityType === 'subscription' ? event.entityId : null, links.subscriptionId]) if (id !== null) named.subscriptions.add(id)
   }
   if (customers.size < 2) return null
   const stored = tx.deferRead<{ kind: string, id: string }>(STORED_LINKS, [[...customers], [...subscriptions]])
@@ -81,7 +89,7 @@ function readUnstoredLinks (tx: Transaction, events: ReadonlyArray<PrefetchEvent
   }
 }
 
-export interface PrefetchEvent { entityType: string, entityId: string | null, payload?: unknown }
+export interface PrefetchEvent { entityType: string, entityId: string | null, customerId: string | null, payload: unknown }
 
 /**
  * Reads ahead the entity types of which the batch holds two entities or more (one alone costs the
