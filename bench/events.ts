@@ -87,6 +87,17 @@ export function toInboxRow (body: BenchEvent): InboxRow {
 }
 
 /**
+ * For each transaction.completed, one of the same customer and subscription created a day earlier: what
+ * makes each customer of a backlog a known one (something stored) once these are applied first.
+ */
+export function earlierTransactions (events: BenchEvent[]): BenchEvent[] {
+  return events.map((later) => {
+    const time = (seconds: number): string => addSeconds(later.data.created_at, seconds - DAY)
+    return event('transaction.completed', { ...later.data, id: benchId('txn'), created_at: time(0), updated_at: time(1) })
+  })
+}
+
+/**
  * `count` transaction.completed events, each a new transaction: each of its own customer (and
  * subscription), or all of one customer and one subscription (a customer with a long history:
  * an agency, seat-based B2B, usage add-ons). Created a minute apart, in order.
