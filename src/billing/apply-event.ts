@@ -63,12 +63,27 @@ const APPLIERS = {
 export async function applyInboxEvent (tx: Transaction, event: InboxEvent, options: ApplyOptions): Promise<AppliedEvent> {
   const applied = await applyTracked(tx, event, options)
   if (options.prefetched !== undefined) {
-    const { transition } = applied
-    options.prefetched.storing(
-      [event.customerId, transition?.entity === 'customer' ? transition.after.id : transition?.after.customerId ?? null, transition?.entity === 'customer' ? null : transition?.before?.customerId ?? null],
-      [event.entityType === 'subscription' ? event.entityId : null, transition?.entity === 'transaction' || transition?.entity === 'adjustment' ? transition.after.subscriptionId : null])
+    const named = namedBy(event, applied.transition)
+    options.prefetched.storing(named.customers, named.subscriptions)
   }
   return applied
+}
+
+/**
+ * The customers and subscriptions an applied event names, in its inbox row and in the state it left:
+ * from now on the batch may have stored something of each (PrefetchedStates.storing).
+ */
+function namedBy (event: InboxEvent, transition: Transition | null): { customers: Array<string | null>, subscriptions: Array<string | null> } {
+  const customers = [event.customerId]
+  const subscriptions = [event.entityType === 'subscription' ? event.entityId : null]
+  if (transition === null) return { customers, subscriptions }
+  if (transition.entity === 'customer') {
+    customers.push(transition.after.id)
+  } else {
+    customers.push(transition.after.customerId, transition.before?.customerId ?? null)
+  }
+  if (transition.entity === 'transaction' || transition.entity === 'adjustment') subscriptions.push(transition.after.subscriptionId)
+  return { customers, subscriptions }
 }
 
 async function applyTracked (tx: Transaction, event: InboxEvent, options: ApplyOptions): Promise<AppliedEvent> {
