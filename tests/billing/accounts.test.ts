@@ -1,7 +1,8 @@
 import { eq } from 'drizzle-orm'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { relinkCustomerAccounts } from '#src/billing/accounts.repository.js'
+import { relinkCustomerAccounts, relinkTransactionFact } from '#src/billing/accounts.repository.js'
+import type { RawStatement } from '#src/db/client.js'
 import { customersTable, subscriptionsTable, transactionsTable } from '#src/db/schema.js'
 import { TEST_API_TOKEN } from '../helpers/app.js'
 import { paddleId, type PaddleEvent } from '../helpers/paddle.js'
@@ -267,4 +268,60 @@ describe('account resolution of the facts an event brings', () => {
       expect((await harness.database.handle.db.select().from(transactionsTable).where(eq(transactionsTable.id, signUp.checkout)))[0]?.accountId).toBe(signUp.account)
     }), { numRuns: 40, seed: 21 })
   }, 300_000)
+})
+
+describe('the cost of account resolution', () => {
+  interface PlanNode { 'Node Type': string, 'Relation Name'?: string, 'Actual Rows'?: number, 'Actual Loops'?: number, 'Rows Removed by Filter'?: number, Plans?: PlanNode[] }
+  /** Rows the plan's scans of `table` went through: returned, or read and filtered out. */
+  const rowsScanned = (node: PlanNode, table: string): number =>
+    (node['Relation Name'] === table ? ((node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0)) * (node['Actual Loops'] ?? 1) : 0) +
+    (node.Plans ?? []).reduce((sum, child) => sum + rowsScanned(child, table), 0)
+  const HISTORY = 1_500
+
+  // The relink statement of a new transaction decides which rows to reach only as it runs, so the
+  // planner must not pick a plan sized for the whole customer (a hashed scan of the table), whatever
+  // the statistics say of it: the cost of an event would grow with its customer's history again.
+  it('reads a handful of rows for a new transaction of a customer with a long history, in a custom and a generic plan', async () => {
+    const ids = freshIds()
+    const { handle } = harness.database
+    await harness.send(transactionEvent('transaction.completed', ids, { id: ids.checkout, status: 'completed', time: 1 }))
+    await handle.query({
+      name: 'test_long_history',
+      text: `INSERT INTO transactions
+      SELECT (jsonb_populate_record(NULL::transactions, to_jsonb(t) || jsonb_build_object('id', t.id || '_' || g, 'paddle_created_at', t.paddle_created_at + g * interval '1 day'))).*
+      FROM transactions t, generate_series(1, ${HISTORY}) AS g WHERE t.id = $1`
+    }, [ids.checkout])
+    await handle.vacuum('transactions')
+    await harness.send(transactionEvent('transaction.completed', ids, { id: ids.renewal, status: 'completed', time: HISTORY * DAY }))
+
+    let relink: { statement: RawStatement, values: unknown[] } | undefined
+    relinkTransactionFact({
+      deferRead: (statement: RawStatement, values: unknown[]) => {
+        relink = { statement, values }
+        return { rows: async () => [] }
+      },
+    }, { transactionId: ids.renewal, customerId: ids.customer, previousSubscriptionId: null })
+    if (relink === undefined) throw new Error('no relink statement')
+    const { statement, values } = relink
+    const explain = `EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`
+    const planOf = (rows: Array<Record<string, unknown>>): PlanNode => {
+      const json = rows[0]?.['QUERY PLAN']
+      return (typeof json === 'string' ? JSON.parse(json) : json)[0].Plan
+    }
+    const literal = (value: unknown): string => value === null ? 'NULL' : `'${String(value).replace(/'/g, "''")}'`
+    const custom = planOf(await handle.query({ name: 'test_relink_custom', text: explain.replace(/\$(\d)/g, (_, n: string) => `${literal(values[Number(n) - 1])}::text`) }, []))
+    const generic = await handle.transaction(async (tx) => {
+      await tx.query({ name: 'test_generic_plans', text: 'SET LOCAL plan_cache_mode = force_generic_plan' }, [])
+      await tx.query({ name: 'test_relink_prepare', text: `PREPARE test_relink (text, text, text) AS ${statement.text}` }, [])
+      const plan = planOf(await tx.query({ name: 'test_relink_generic', text: `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE test_relink (${values.map(literal).join(', ')})` }, []))
+      await tx.query({ name: 'test_relink_deallocate', text: 'DEALLOCATE test_relink' }, [])
+      return plan
+    })
+    for (const plan of [custom, generic]) {
+      expect(rowsScanned(plan, 'customers') + rowsScanned(plan, 'subscriptions')).toBeLessThan(20)
+      expect(rowsScanned(plan, 'transactions')).toBeLessThan(20)
+      expect(rowsScanned(plan, 'transactions')).toBeGreaterThan(0)
+    }
+    expect((await handle.db.select().from(transactionsTable).where(eq(transactionsTable.id, ids.renewal)))[0]?.accountId).toBe(ids.account)
+  })
 })
