@@ -178,8 +178,8 @@ export function relinkCustomerAccounts (tx: Pick<Transaction, 'deferRead'>, cust
  * account id, and leaving it out gives another answer), the same statement re-resolves the whole
  * customer instead (the usual case for a new customer's first transaction): one statement either way.
  * Both cases share one update of each table: the executor sets up every part of a statement, run or
- * not, and a second set of updates for the whole customer cost 15-20% more of the server's CPU per call
- * (the mixed stream's own calls replayed: 353-407 µs against 303-337 µs).
+ * not, and a second set of updates for the whole customer cost 10-15% more of the server's CPU per call
+ * (the mixed stream's own calls replayed: 350-363 µs against 317-320 µs).
  */
 const RELINK_TRANSACTION_FACT: RawStatement = {
   name: 'relink_transaction_fact',
