@@ -184,6 +184,9 @@ export const transactionsTable = pgTable('transactions', {
   // subscription (accounts.repository.ts): found in one index probe, whatever the history.
   index('transactions_customer_custom_account_idx').on(table.customerId, table.paddleCreatedAt, table.id).where(sql`custom_account_id IS NOT NULL`),
   index('transactions_subscription_custom_account_idx').on(table.subscriptionId, table.paddleCreatedAt, table.id).where(sql`custom_account_id IS NOT NULL`),
+  // The transactions that take their account from their subscription (relink_subscription_fact): without
+  // it, a change to a subscription read every transaction it ever had and kept those with no account id.
+  index('transactions_subscription_unlinked_idx').on(table.subscriptionId).where(sql`custom_account_id IS NULL`),
 ])
 
 export const adjustmentsTable = pgTable('adjustments', {
