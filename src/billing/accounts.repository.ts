@@ -83,6 +83,13 @@ const answerMovedAccounts = (from = ''): string => `,
     SELECT moved.accounts, set_config('${MOVED_ACCOUNTS_SETTING}', to_json(moved.accounts)::text, true), moved_locks.locks
     FROM moved, moved_locks`
 
+/** Writes the customer's account from the CTE customer_account, where `when` holds. */
+const customerUpdate = (customer: string, when = 'true'): string => `customer_update AS (
+      UPDATE customers c SET account_id = ca.account_id
+      FROM customer_account ca
+      WHERE ${when} AND c.id = ${customer} AND c.account_id IS DISTINCT FROM ca.account_id
+    )`
+
 /**
  * A transaction t2's account, given the CTEs customer_account and `subscription_accounts` (the
  * subscriptions resolved by the same statement): its own, else its subscription's, else the customer's.
@@ -101,11 +108,7 @@ const TRANSACTION_ACCOUNT = `COALESCE(
  * the customer's history, so the facts that cannot change the customer's account take the narrow
  * statements below, which reach that far only when the fact decides it.
  */
-const WHOLE_CUSTOMER = `customer_update AS (
-      UPDATE customers c SET account_id = ca.account_id
-      FROM customer_account ca
-      WHERE c.id = $1 AND c.account_id IS DISTINCT FROM ca.account_id
-    ),
+const WHOLE_CUSTOMER = `${customerUpdate('$1')},
     subscription_accounts AS (
       SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id FROM subscriptions s
       WHERE s.customer_id = $1
@@ -128,11 +131,7 @@ function decidesCustomer (exclude: { transaction: string } | { subscription: str
       SELECT $2::text IS NOT NULL
         AND (SELECT account_id FROM customer_account) IS DISTINCT FROM (${customerAccount('$2', exclude)}) AS full_relink
     ),
-    customer_update AS (
-      UPDATE customers c SET account_id = ca.account_id
-      FROM customer_account ca
-      WHERE (SELECT full_relink FROM decides_customer) AND c.id = $2 AND c.account_id IS DISTINCT FROM ca.account_id
-    )`
+    ${customerUpdate('$2', '(SELECT full_relink FROM decides_customer)')}`
 }
 
 /**
