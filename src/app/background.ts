@@ -77,6 +77,7 @@ export function createBackgroundLoops (config: Config, dependencies: BackgroundD
     logger: logger.child({ component: 'worker' }),
     concurrency: config.WORKER_CONCURRENCY,
     batchSize: config.WORKER_BATCH_SIZE,
+    claimSpacingMs: config.WORKER_CLAIM_SPACING_MS,
     maxAttempts: config.WORKER_MAX_ATTEMPTS,
     pollIntervalMs: config.WORKER_POLL_INTERVAL_MS,
     accountIdKey: config.ACCOUNT_ID_CUSTOM_DATA_KEY,

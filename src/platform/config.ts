@@ -47,6 +47,7 @@ export const ConfigSchema = Type.Object({
   WORKER_ENABLED: Type.Boolean({ description: 'Run the inbox worker inside the service (npm run worker runs it alone)', default: true }),
   WORKER_CONCURRENCY: integer('Transactions applying events at once in one process (each claims a batch of up to WORKER_BATCH_SIZE)', { default: 4, minimum: 1, maximum: 64 }),
   WORKER_BATCH_SIZE: integer('Most events one worker transaction claims and applies', { default: 32, minimum: 1, maximum: 256 }),
+  WORKER_CLAIM_SPACING_MS: integer('While the inbox is caught up, how long after a claim that was not full the next one waits, so that a steady stream is applied in full batches (0: at once)', { default: 20, minimum: 0, maximum: 1000 }),
   WORKER_MAX_ATTEMPTS: integer('Attempts before a failing event becomes dead', { default: 10, minimum: 1, maximum: 100 }),
   WORKER_POLL_INTERVAL_MS: integer('How often the worker looks for work without a NOTIFY (retries, missed notifications)', { default: 1000, minimum: 50, maximum: 60000 }),
   ENTITLEMENT_CACHE_MAX_ENTRIES: integer('Accounts whose entitlement inputs each process keeps in memory (about 1 KB each), invalidated through LISTEN/NOTIFY; 0: read the database on every request', { default: 100000, minimum: 0, maximum: 10000000 }),

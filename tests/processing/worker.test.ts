@@ -94,6 +94,49 @@ describe('the inbox worker', () => {
     }
   })
 
+  it('claims the events of a steady stream together while it is caught up, instead of one wake-up at a time', async () => {
+    const wake = createWakeSignal(database.handle)
+    const intake = await buildTestApp(database, { dependencies: { onEventStored: () => wake.notify() } })
+    const worker = createInboxWorker({
+      database: await database.connect({ poolMax: 4 }),
+      logger: silentLogger,
+      concurrency: 4,
+      maxAttempts: 3,
+      pollIntervalMs: 60_000,
+      accountIdKey: 'account_id',
+      wake,
+      claimSpacingMs: 1_000,
+    })
+    await worker.start()
+    try {
+      const first = subscriptionEvent('subscription.created', freshIds(), { status: 'active', time: DAY })
+      const stream = Array.from({ length: 8 }, () => subscriptionEvent('subscription.created', freshIds(), { status: 'active', time: DAY }))
+      const applied = async (events: PaddleEvent[]): Promise<void> => {
+        const deadline = Date.now() + 10_000
+        while ((await rows(events)).some((row) => row.status !== 'processed')) {
+          if (Date.now() > deadline) throw new Error('not applied')
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+      }
+      // After a quiet spell the first event is claimed at once; its claim had room to spare.
+      const sendToIntake = async (event: PaddleEvent): Promise<void> => { expect((await deliver(intake.app, event)).statusCode).toBe(200) }
+      await sendToIntake(first)
+      await applied([first])
+      // Each of these wakes the worker as it is stored; the next claim waits its turn and takes them all.
+      for (const event of stream) await sendToIntake(event)
+      await applied(stream)
+      // A batch's rows share its transaction's now().
+      const batches = new Set((await rows(stream)).map((row) => row.processedAt))
+      expect(batches.size).toBe(1)
+      const [firstRow] = await rows([first])
+      expect(firstRow?.processedAt).not.toBe([...batches][0])
+    } finally {
+      await worker.stop()
+      wake.close()
+      await intake.app.close()
+    }
+  })
+
   it('is woken by the intake\'s NOTIFY on another connection, not by its poll', async () => {
     const workerHandle = await database.connect({ poolMax: 3 })
     const wake = createWakeSignal(database.handle)
