@@ -11,12 +11,17 @@
  *
  * So a claim that came back with room to spare (the runnable rows are used up) makes the next claim,
  * by any slot, wait until `spacingMs` after it; a claim that came back full lets the next one go at
- * once, since there is a backlog. The first claim after a quiet spell is never delayed, and an event
- * waits at most `spacingMs` longer than it would have.
+ * once, since there is a backlog. A claim that came back empty means the stream has stopped: the slots
+ * waiting for their turn go back to sleep instead of each claiming nothing in turn, and the next
+ * claim (the first after a quiet spell) goes at once. An event waits at most `spacingMs` longer than
+ * it would have.
  */
 export interface ClaimPacer {
-  /** Resolves when the caller may claim: at once while the last claim came back full. */
-  turn(): Promise<void>
+  /**
+   * Resolves to true when the caller may claim (at once while the last claim came back full), or to
+   * false when it should sleep until it is woken again (a claim came back empty meanwhile, or release()).
+   */
+  turn(): Promise<boolean>
   /** A claim with room for `limit` rows came back with `rows`. */
   claimed(rows: number, limit: number): void
   /** Ends every wait at once (the worker is stopping: its slots must not wait their turns one by one). */
@@ -27,8 +32,16 @@ export function createClaimPacer (spacingMs: number, now: () => number = Date.no
   let notBefore = 0
   // Slots waiting for their turn; a full claim lets them look again at once.
   const waiting = new Set<() => void>()
-  // Turns asked for before the last release() are given at once.
+  // Turns asked for before the last empty claim or release() are called off.
   let generation = 0
+  const wakeWaiting = (): void => {
+    for (const done of [...waiting]) done()
+  }
+  const callOffTurns = (): void => {
+    generation += 1
+    notBefore = 0
+    wakeWaiting()
+  }
   const waitUpTo = async (ms: number): Promise<void> => {
     await new Promise<void>((resolve) => {
       const done = (): void => {
@@ -43,21 +56,21 @@ export function createClaimPacer (spacingMs: number, now: () => number = Date.no
   return {
     async turn () {
       const asked = generation
-      const released = (): boolean => asked !== generation
-      for (let wait = notBefore - now(); wait > 0 && !released(); wait = notBefore - now()) await waitUpTo(wait)
-      if (released()) return
+      const calledOff = (): boolean => asked !== generation
+      for (let wait = notBefore - now(); wait > 0 && !calledOff(); wait = notBefore - now()) await waitUpTo(wait)
+      if (calledOff()) return false
       // Until this claim is known to be full, the next one waits its turn.
       if (spacingMs > 0) notBefore = now() + spacingMs
+      return true
     },
     claimed (rows, limit) {
-      if (rows < limit) return
-      notBefore = 0
-      for (const done of [...waiting]) done()
+      if (rows === 0) {
+        callOffTurns()
+      } else if (rows >= limit) {
+        notBefore = 0
+        wakeWaiting()
+      }
     },
-    release () {
-      generation += 1
-      notBefore = 0
-      for (const done of [...waiting]) done()
-    },
+    release: callOffTurns,
   }
 }

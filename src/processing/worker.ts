@@ -339,10 +339,8 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
     pollIntervalMs: options.pollIntervalMs,
     wake: options.wake,
     slots: options.concurrency,
-    work: async () => {
-      await pacer.turn()
-      return running && await processBatch() !== null
-    },
+    // A turn called off (the inbox was found empty meanwhile) sends the slot back to sleep.
+    work: async () => await pacer.turn() && running && await processBatch() !== null,
   })
   const contention = createContentionTracker(CONTENTION_PAUSE_MS, loop.wake)
 

@@ -60,12 +60,28 @@ describe('the claim pacer', () => {
     }
   })
 
-  it('ends every wait at once when released', async () => {
+  it('sends the slots waiting their turn back to sleep when a claim comes back empty, and lets the next claim go at once', async () => {
+    const pacer = createClaimPacer(20)
+    await pacer.turn()
+    pacer.claimed(3, 32)
+    const second = pacer.turn()
+    await vi.advanceTimersByTimeAsync(20)
+    expect(await second).toBe(true)
+    const waiting = [pacer.turn(), pacer.turn()]
+    await vi.advanceTimersByTimeAsync(5)
+    pacer.claimed(0, 32)
+    expect(await Promise.all(waiting)).toEqual([false, false])
+    expect(Date.now()).toBe(25)
+    expect(await turnAt(pacer)).toBe(25)
+  })
+
+  it('calls every wait off at once when released', async () => {
     const pacer = createClaimPacer(1_000)
     await pacer.turn()
-    const waiting = [turnAt(pacer), turnAt(pacer), turnAt(pacer)]
+    const waiting = [pacer.turn(), pacer.turn(), pacer.turn()]
     await vi.advanceTimersByTimeAsync(10)
     pacer.release()
-    expect(await Promise.all(waiting)).toEqual([10, 10, 10])
+    expect(await Promise.all(waiting)).toEqual([false, false, false])
+    expect(Date.now()).toBe(10)
   })
 })
