@@ -6,7 +6,9 @@
  *
  * Rows are claimed a few at a time (batchSize) and applied one after another in one transaction,
  * in claim order: the statements that cost the same whatever the batch holds (BEGIN, the claim, the
- * status update, COMMIT and its WAL flush) are paid once per batch, not once per event.
+ * status update, COMMIT and its WAL flush) are paid once per batch, not once per event. While the
+ * inbox is caught up, claims are spaced out (claim-pacer.ts), so that a steady stream of webhooks is
+ * claimed in full batches too.
  *
  * A failing event is retried with exponential backoff and jitter and becomes `dead` after
  * maxAttempts; it never holds up other entities, since nothing waits for it. When an event fails
@@ -90,7 +92,7 @@ const FIRST_VACUUM_AFTER = 500
  * statements per event instead of 5.1), no better with 64; new customers' transactions 1.24x with 32.
  */
 export const DEFAULT_BATCH_SIZE = 32
-/** Measured in `npm run bench -- burst`: see README, "Batches under a burst". */
+/** Measured in `npm run bench -- burst`: see README, "A steady stream is claimed in full batches". */
 export const DEFAULT_CLAIM_SPACING_MS = 20
 const MAINTAINED_TABLES = ['paddle_inbox', 'customers', 'subscriptions', 'subscription_items', 'transactions']
 
