@@ -45,12 +45,15 @@ describe('drizzle/ migrations', () => {
       expect(count?.count).toBe(readdirSync(MIGRATIONS_FOLDER).filter((name) => name.endsWith('.sql')).length)
     })
 
-    it('leaves the inbox a small ANALYZE sample and its payloads out of it (the worker analyzes it often)', async () => {
+    it.each([
+      ['paddle_inbox', ['payload']],
+      ['transactions', ['payments', 'items']],
+    ])('leaves %s a small ANALYZE sample, and %j out of it (the worker analyzes it often)', async (table, unsampled) => {
       const targets = await selectRows<{ column: string, target: number }>(database.handle.db, sql`
         SELECT attname AS column, attstattarget::int AS target FROM pg_attribute
-        WHERE attrelid = 'paddle_inbox'::regclass AND attnum > 0 AND NOT attisdropped`)
+        WHERE attrelid = ${table}::regclass AND attnum > 0 AND NOT attisdropped`)
       expect(targets.length).toBeGreaterThan(10)
-      for (const { column, target } of targets) expect(target, column).toBe(column === 'payload' ? 0 : 10)
+      for (const { column, target } of targets) expect(target, column).toBe(unsampled.includes(column) ? 0 : 10)
     })
   })
 })
