@@ -101,6 +101,19 @@ const TRANSACTION_ACCOUNT = `COALESCE(
     (SELECT account_id FROM customer_account)
   )`
 
+/** The CTE `subscription_accounts`: the subscriptions s `where` selects, with their stored and resolved accounts. */
+const subscriptionAccounts = (where: string): string => `subscription_accounts AS (
+      SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id FROM subscriptions s
+      WHERE ${where}
+    )`
+
+/** The CTE `transaction_update`: writes the resolved account of the transactions t2 `where` selects, where it differs. */
+const transactionUpdate = (where: string): string => `transaction_update AS (
+      UPDATE transactions t SET account_id = resolved.account_id
+      FROM (SELECT t2.id, ${TRANSACTION_ACCOUNT} AS account_id FROM transactions t2 WHERE ${where}) resolved
+      WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
+    )`
+
 /**
  * CTEs that re-resolve the customer ($1) and every subscription and transaction of it, given the CTE
  * customer_account. Needed when the customer's own account may have changed, since every row of the
@@ -109,16 +122,9 @@ const TRANSACTION_ACCOUNT = `COALESCE(
  * statements below, which reach that far only when the fact decides it.
  */
 const WHOLE_CUSTOMER = `${customerUpdate('$1')},
-    subscription_accounts AS (
-      SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id FROM subscriptions s
-      WHERE s.customer_id = $1
-    ),
+    ${subscriptionAccounts('s.customer_id = $1')},
     ${SUBSCRIPTION_UPDATE},
-    transaction_update AS (
-      UPDATE transactions t SET account_id = resolved.account_id
-      FROM (SELECT t2.id, ${TRANSACTION_ACCOUNT} AS account_id FROM transactions t2 WHERE t2.customer_id = $1) resolved
-      WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
-    )`
+    ${transactionUpdate('t2.customer_id = $1')}`
 
 /**
  * The CTEs `customer_account` (customer $2's account) and `decides_customer` (`full_relink`: whether
@@ -184,35 +190,23 @@ const RELINK_TRANSACTION_FACT: RawStatement = {
   name: 'relink_transaction_fact',
   text: `
     ${decidesCustomer({ transaction: '$1' })},
-    subscription_accounts AS (
-      SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id
-      FROM subscriptions s
-      WHERE s.customer_id = $2
+    ${subscriptionAccounts(`s.customer_id = $2
         AND ((SELECT full_relink FROM decides_customer)
-          OR s.id = (SELECT t.subscription_id FROM transactions t WHERE t.id = $1) OR s.id = $3 OR s.origin_transaction_id = $1)
-    ),
+          OR s.id = (SELECT t.subscription_id FROM transactions t WHERE t.id = $1) OR s.id = $3 OR s.origin_transaction_id = $1)`)},
     ${SUBSCRIPTION_UPDATE},
-    transaction_update AS (
-      UPDATE transactions t SET account_id = resolved.account_id
-      FROM (
-        SELECT t2.id, ${TRANSACTION_ACCOUNT} AS account_id
-        FROM transactions t2
-        -- The transaction itself, and the transactions of a subscription whose account moved, looked
-        -- up only when one did (a one-time filter): with an OR of the two, the planner scanned every
-        -- transaction of the customer for each event, a cost that grew with the customer's history.
-        -- As an array, looked up by primary key: as a set (IN), the planner expected the whole
-        -- customer's and hashed a scan of the table.
-        WHERE t2.id = ANY (ARRAY(
+    -- The transaction itself, and the transactions of a subscription whose account moved, looked
+    -- up only when one did (a one-time filter): with an OR of the two, the planner scanned every
+    -- transaction of the customer for each event, a cost that grew with the customer's history.
+    -- As an array, looked up by primary key: as a set (IN), the planner expected the whole
+    -- customer's and hashed a scan of the table.
+    ${transactionUpdate(`t2.id = ANY (ARRAY(
           SELECT $1::text
           UNION
           SELECT t3.id FROM transactions t3
           WHERE EXISTS (SELECT 1 FROM subscription_update)
             AND t3.subscription_id = ANY (ARRAY(SELECT id FROM subscription_update)) AND t3.customer_id = $2 AND t3.custom_account_id IS NULL
           UNION
-          ${wholeCustomerWhenDecided('transactions', 't4')}))
-      ) resolved
-      WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
-    )${answerMovedAccounts(' FROM decides_customer')}`,
+          ${wholeCustomerWhenDecided('transactions', 't4')}))`)}${answerMovedAccounts(' FROM decides_customer')}`,
 }
 
 export interface TransactionFact {
@@ -234,28 +228,16 @@ const RELINK_SUBSCRIPTION_FACT: RawStatement = {
   name: 'relink_subscription_fact',
   text: `
     ${decidesCustomer({ subscription: '$1' })},
-    subscription_accounts AS (
-      SELECT s.id, s.account_id AS previous_account_id, ${SUBSCRIPTION_ACCOUNT} AS account_id
-      FROM subscriptions s
-      WHERE s.id = ANY (ARRAY(
+    ${subscriptionAccounts(`s.id = ANY (ARRAY(
         SELECT s2.id FROM subscriptions s2 WHERE s2.id = $1 AND s2.customer_id IS NOT DISTINCT FROM $2
         UNION
-        ${wholeCustomerWhenDecided('subscriptions', 's3')}))
-    ),
+        ${wholeCustomerWhenDecided('subscriptions', 's3')}))`)},
     ${SUBSCRIPTION_UPDATE},
     -- Those stored before the subscription fell back to the customer's account (or none).
-    transaction_update AS (
-      UPDATE transactions t SET account_id = resolved.account_id
-      FROM (
-        SELECT t2.id, ${TRANSACTION_ACCOUNT} AS account_id
-        FROM transactions t2
-        WHERE t2.id = ANY (ARRAY(
+    ${transactionUpdate(`t2.id = ANY (ARRAY(
           SELECT t3.id FROM transactions t3 WHERE t3.subscription_id = $1 AND t3.customer_id IS NOT DISTINCT FROM $2 AND t3.custom_account_id IS NULL
           UNION
-          ${wholeCustomerWhenDecided('transactions', 't4')}))
-      ) resolved
-      WHERE t.id = resolved.id AND t.account_id IS DISTINCT FROM resolved.account_id
-    )${answerMovedAccounts(' FROM decides_customer')}`,
+          ${wholeCustomerWhenDecided('transactions', 't4')}))`)}${answerMovedAccounts(' FROM decides_customer')}`,
 }
 
 export function relinkSubscriptionFact (tx: Pick<Transaction, 'deferRead'>, fact: { subscriptionId: string, customerId: string | null }): Relink {
