@@ -137,6 +137,39 @@ describe('the inbox worker', () => {
     }
   })
 
+  it('keeps up the tables its batches rewrite, the entitlement answers included', async () => {
+    // VACUUM (ANALYZE) counts per table, from PostgreSQL's statistics.
+    const upkeep = async (): Promise<Record<string, number>> => Object.fromEntries((await database.handle.query<{ table: string, rounds: number }>({
+      name: 'test_upkeep_counts',
+      text: 'SELECT relname AS table, (vacuum_count + analyze_count)::int AS rounds FROM pg_stat_user_tables',
+    }, [])).map((row) => [row.table, row.rounds]))
+    const before = await upkeep()
+    const worker = createInboxWorker({
+      database: await database.connect({ poolMax: 2 }),
+      logger: silentLogger,
+      concurrency: 1,
+      maxAttempts: 3,
+      pollIntervalMs: 20,
+      accountIdKey: 'account_id',
+      vacuumEvery: 1,
+    })
+    const event = subscriptionEvent('subscription.created', freshIds(), { status: 'active', time: DAY })
+    await send(event)
+    await worker.start()
+    try {
+      const deadline = Date.now() + 10_000
+      while ((await rows([event]))[0]?.status !== 'processed') {
+        if (Date.now() > deadline) throw new Error('not applied')
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+    } finally {
+      await worker.stop() // waits for the upkeep the event started
+    }
+    const after = await upkeep()
+    const kept = ['paddle_inbox', 'entitlement_states', 'customers', 'subscriptions', 'subscription_items', 'transactions']
+    expect(kept.filter((table) => (after[table] ?? 0) >= (before[table] ?? 0) + 2)).toEqual(kept)
+  })
+
   it('is woken by the intake\'s NOTIFY on another connection, not by its poll', async () => {
     const workerHandle = await database.connect({ poolMax: 3 })
     const wake = createWakeSignal(database.handle)
