@@ -42,7 +42,7 @@ export interface DatabaseHandle {
   query<Row>(statement: RawStatement, values: unknown[]): Promise<Row[]>
   /** Runs `work` in a transaction: committed if it resolves, rolled back if it throws. */
   transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>
-  /** VACUUM (ANALYZE) one of our tables: outside any transaction, as VACUUM must be. */
+  /** VACUUM (ANALYZE) one of our tables, its indexes one after another: outside any transaction, as VACUUM must be. */
   vacuum(table: string): Promise<void>
   /**
    * Runs `work` only if no other session holds the advisory lock `key` (held on a connection of its
