@@ -1,7 +1,7 @@
 /** Writing email events: in the transaction that applied the Paddle event, once per idempotency key. */
-import { randomBytes } from 'node:crypto'
 import type { AppliedEvent, InboxEvent } from '../billing/apply-event.js'
 import type { RawStatement, Transaction } from '../db/client.js'
+import { randomBase36Id } from '../platform/random-ids.js'
 import { addSeconds } from '../platform/timestamps.js'
 import { activeTraceparent } from '../platform/tracing.js'
 import { deriveEmailEvents, type EmailEventDraft } from './derive.js'
@@ -14,21 +14,8 @@ export interface OutboxOptions {
   emailEventsOnImport: boolean
 }
 
-const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789'
-const ID_LENGTH = 26
-// Random bytes drawn a few hundred ids at a time: one call into the CSPRNG per id cost more than the
-// rest of building the id (seen in a CPU profile of the worker draining a backlog).
-let entropy = Buffer.alloc(0)
-let entropyUsed = 0
 export function newEmailEventId (): string {
-  if (entropyUsed + ID_LENGTH > entropy.length) {
-    entropy = randomBytes(ID_LENGTH * 256)
-    entropyUsed = 0
-  }
-  let id = 'eml_'
-  for (let index = 0; index < ID_LENGTH; index += 1) id += ALPHABET[(entropy[entropyUsed + index] ?? 0) % ALPHABET.length]
-  entropyUsed += ID_LENGTH
-  return id
+  return randomBase36Id('eml_', 26)
 }
 
 /**

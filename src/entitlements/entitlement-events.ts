@@ -14,12 +14,12 @@
  * account (two Paddle customers) cannot each record an answer that misses the other's change, and a
  * change is emitted once, whichever process (worker or time-driven check) finds it.
  */
-import { randomBytes } from 'node:crypto'
 import type { DatabaseHandle, RawStatement, Transaction } from '../db/client.js'
 import { entitlementEventsTable } from '../db/schema.js'
 import type { Relink } from '../billing/accounts.repository.js'
 import { deferLockKeys, lockHash, lockKey } from '../billing/locks.js'
 import type { OutboxStream } from '../email-events/email-events.repository.js'
+import { randomHexId } from '../platform/random-ids.js'
 import { decideEntitlement, type Decision, type EntitlementPolicy } from './decide.js'
 import { answerJson, renderAnswer, type RenderedAnswer } from './entitlement-answer.js'
 import { deferAccountSubscriptionsIn, deferRelinkedAccountSubscriptionsIn, type AccountSubscription } from './entitlements.repository.js'
@@ -50,7 +50,7 @@ export function nextDueAt (subscriptions: readonly AccountSubscription[], policy
 }
 
 function newEventId (): string {
-  return `ent_${randomBytes(16).toString('hex')}`
+  return randomHexId('ent_', 16)
 }
 
 /**

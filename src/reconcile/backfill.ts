@@ -24,13 +24,13 @@
  * next one goes over everything again (finding it unchanged). The synthetic event ids are derived
  * from the entity and its updated_at, so a page listed twice stores its events once.
  */
-import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { ALREADY_APPLIED } from '../billing/apply-context.js'
 import { compareVersions, entityVersion } from '../billing/version.js'
 import type { DatabaseHandle } from '../db/client.js'
 import type { InboxRow, InboxWriter } from '../intake/inbox-writer.js'
 import { projectEvent } from '../paddle/projection.js'
+import { randomBase36Id } from '../platform/random-ids.js'
 import { errorSummary } from '../platform/safe-error.js'
 import {
   finishRun, inboxOutcomes, insertRun, markAbandonedRuns, recordRunProgress, storedVersions, type InboxOutcomeRow,
@@ -145,8 +145,7 @@ export function totalsOf (progress: Partial<BackfillProgress>): OutcomeCounts & 
 }
 
 export function newBackfillRunId (): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789'
-  return `bfr_${[...randomBytes(26)].map((byte) => alphabet[byte % alphabet.length]).join('')}`
+  return randomBase36Id('bfr_', 26)
 }
 
 /** One entity of Paddle's list as the event the worker applies, with what decides its fate. */
