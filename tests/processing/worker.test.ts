@@ -2,7 +2,7 @@ import { eq, inArray, sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { paddleInboxTable, subscriptionsTable } from '#src/db/schema.js'
 import { createWakeSignal } from '#src/db/wake-signal.js'
-import { createInboxWorker, defaultRetryDelaySeconds } from '#src/processing/worker.js'
+import { createInboxWorker, defaultRetryDelaySeconds, type InboxWorker, type InboxWorkerOptions } from '#src/processing/worker.js'
 import type { BackgroundLoops } from '#src/app/background.js'
 import { buildTestApp, silentLogger, type TestApp } from '../helpers/app.js'
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js'
@@ -43,6 +43,23 @@ describe('the inbox worker', () => {
   /** Lets time pass for the failed rows: their retry falls due now. */
   const fastForward = async (): Promise<void> => {
     await database.handle.db.update(paddleInboxTable).set({ nextAttemptAt: sql`now()` }).where(eq(paddleInboxTable.status, 'failed'))
+  }
+  /** A worker of its own on the test database, started by the test; polls only once a minute unless told otherwise. */
+  const newWorker = async (options: Partial<InboxWorkerOptions> & { concurrency: number }): Promise<InboxWorker> => createInboxWorker({
+    database: await database.connect({ poolMax: options.concurrency + 1 }),
+    logger: silentLogger,
+    maxAttempts: 3,
+    pollIntervalMs: 60_000,
+    accountIdKey: 'account_id',
+    ...options,
+  })
+  /** Resolves once every event's row is processed; fails after 10 s. */
+  const applied = async (events: PaddleEvent[], why = 'not applied'): Promise<void> => {
+    const deadline = Date.now() + 10_000
+    while ((await rows(events)).some((row) => row.status !== 'processed')) {
+      if (Date.now() > deadline) throw new Error(why)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
   }
 
   it('retries a failing event with backoff, then marks it dead, while other subscriptions keep being applied', async () => {
@@ -97,27 +114,11 @@ describe('the inbox worker', () => {
   it('claims the events of a steady stream together while it is caught up, instead of one wake-up at a time', async () => {
     const wake = createWakeSignal(database.handle)
     const intake = await buildTestApp(database, { dependencies: { onEventStored: () => wake.notify() } })
-    const worker = createInboxWorker({
-      database: await database.connect({ poolMax: 4 }),
-      logger: silentLogger,
-      concurrency: 4,
-      maxAttempts: 3,
-      pollIntervalMs: 60_000,
-      accountIdKey: 'account_id',
-      wake,
-      claimSpacingMs: 1_000,
-    })
+    const worker = await newWorker({ concurrency: 4, wake, claimSpacingMs: 1_000 })
     await worker.start()
     try {
       const first = subscriptionEvent('subscription.created', freshIds(), { status: 'active', time: DAY })
       const stream = Array.from({ length: 8 }, () => subscriptionEvent('subscription.created', freshIds(), { status: 'active', time: DAY }))
-      const applied = async (events: PaddleEvent[]): Promise<void> => {
-        const deadline = Date.now() + 10_000
-        while ((await rows(events)).some((row) => row.status !== 'processed')) {
-          if (Date.now() > deadline) throw new Error('not applied')
-          await new Promise((resolve) => setTimeout(resolve, 10))
-        }
-      }
       // After a quiet spell the first event is claimed at once; its claim had room to spare.
       const sendToIntake = async (event: PaddleEvent): Promise<void> => { expect((await deliver(intake.app, event)).statusCode).toBe(200) }
       await sendToIntake(first)
@@ -144,24 +145,12 @@ describe('the inbox worker', () => {
       text: 'SELECT relname AS table, (vacuum_count + analyze_count)::int AS rounds FROM pg_stat_user_tables',
     }, [])).map((row) => [row.table, row.rounds]))
     const before = await upkeep()
-    const worker = createInboxWorker({
-      database: await database.connect({ poolMax: 2 }),
-      logger: silentLogger,
-      concurrency: 1,
-      maxAttempts: 3,
-      pollIntervalMs: 20,
-      accountIdKey: 'account_id',
-      vacuumEvery: 1,
-    })
+    const worker = await newWorker({ concurrency: 1, pollIntervalMs: 20, vacuumEvery: 1 })
     const event = subscriptionEvent('subscription.created', freshIds(), { status: 'active', time: DAY })
     await send(event)
     await worker.start()
     try {
-      const deadline = Date.now() + 10_000
-      while ((await rows([event]))[0]?.status !== 'processed') {
-        if (Date.now() > deadline) throw new Error('not applied')
-        await new Promise((resolve) => setTimeout(resolve, 10))
-      }
+      await applied([event])
     } finally {
       await worker.stop() // waits for the upkeep the event started
     }
@@ -171,18 +160,10 @@ describe('the inbox worker', () => {
   })
 
   it('is woken by the intake\'s NOTIFY on another connection, not by its poll', async () => {
-    const workerHandle = await database.connect({ poolMax: 3 })
     const wake = createWakeSignal(database.handle)
     const intake = await buildTestApp(database, { dependencies: { onEventStored: () => wake.notify() } })
-    const worker = createInboxWorker({
-      database: workerHandle,
-      logger: silentLogger,
-      concurrency: 2,
-      maxAttempts: 3,
-      // Far longer than the test: only the notification can wake it.
-      pollIntervalMs: 60_000,
-      accountIdKey: 'account_id',
-    })
+    // Its poll, once a minute, is far longer than the test: only the notification can wake it.
+    const worker = await newWorker({ concurrency: 2 })
     await worker.start()
     try {
       await new Promise((resolve) => setTimeout(resolve, 100)) // let the first poll pass
@@ -190,13 +171,7 @@ describe('the inbox worker', () => {
       for (let round = 0; round < 5; round += 1) {
         const event = subscriptionEvent('subscription.created', freshIds(), { status: 'active', time: DAY })
         expect((await deliver(intake.app, event)).statusCode).toBe(200)
-        const acknowledged = Date.now()
-        for (;;) {
-          const [row] = await rows([event])
-          if (row?.status === 'processed') break
-          if (Date.now() - acknowledged > 10_000) throw new Error('not applied: nothing woke the worker')
-          await new Promise((resolve) => setTimeout(resolve, 5))
-        }
+        await applied([event], 'not applied: nothing woke the worker')
         await new Promise((resolve) => setTimeout(resolve, 50))
       }
     } finally {
