@@ -1,8 +1,10 @@
 /**
- * Random ids for the rows the worker writes (email events, entitlement events), from random bytes
- * drawn a few kilobytes at a time: each call into the CSPRNG costs the same whatever its size (about
- * 20 us for 16 bytes on the machine the figures come from), more than the rest of building an id, and
- * the worker makes one for most events it applies. They are ids, not secrets: nothing else reads the pool.
+ * Random ids of the rows the service makes (email events, entitlement events, backfill runs), from
+ * random bytes drawn a few kilobytes at a time: a call into the CSPRNG for 16 bytes took about 20 us
+ * on the machine the figures come from, more than the rest of building an id, and the worker makes
+ * one for most events it applies (in a CPU profile of a mixed backlog, the entitlement events' ids
+ * took 393 ms of the worker's time; with the pool, every id together about 130 ms). They are ids, not
+ * secrets: nothing else reads the pool.
  */
 import { randomBytes } from 'node:crypto'
 
