@@ -66,8 +66,18 @@ const SUBSCRIPTION_UPDATE = `subscription_update AS (
  */
 const MOVED_ACCOUNTS_SETTING = 'billing.relinked_accounts'
 
+/** The setting as JSON text: '[]' before any relink statement of the transaction ('' once a transaction that set it has ended). */
+const MOVED_ACCOUNTS_JSON = `COALESCE(NULLIF(current_setting('${MOVED_ACCOUNTS_SETTING}', true), ''), '[]')`
+
 /** The accounts the transaction's last relink statement moved a subscription from or to, as a query of one text column. */
-export const movedAccountsQuery = `SELECT json_array_elements_text(COALESCE(current_setting('${MOVED_ACCOUNTS_SETTING}', true), '[]')::json)`
+export const movedAccountsQuery = `SELECT json_array_elements_text(${MOVED_ACCOUNTS_JSON}::json)`
+
+/**
+ * Whether the transaction's last relink statement moved any subscription, as a condition without
+ * columns: a statement's one-time filter, so that what it reads is not even scanned when none moved
+ * (nearly always).
+ */
+export const anyAccountsMoved = `${MOVED_ACCOUNTS_JSON} <> '[]'`
 
 /**
  * The end of a relink statement: the accounts a subscription moved from or to in its

@@ -118,7 +118,7 @@ async function applyTracked (tx: Transaction, event: InboxEvent, options: ApplyO
   const transition = { entity: event.entityType, before: result.before, after: result.after } as Transition
   const accounts = new Set<string>()
   let relinked: Relink | null = null
-  if (result.relink === true && !newCustomerTransaction(transition, options.prefetched)) {
+  if (result.relink === true && !nothingToResolve(transition, options.prefetched)) {
     const relinks = relink(tx, transition)
     // All but the last are waited for (rare: a row that moved to another customer, or lost its account
     // id); the last travels with the batch's next round trip.
@@ -135,16 +135,25 @@ async function applyTracked (tx: Transaction, event: InboxEvent, options: ApplyO
 }
 
 /**
- * A new transaction of a customer of whom nothing is stored (no row of its own, no other transaction,
- * no subscription; nor a row of the subscription it names): the first fact of a sign-up, the usual
- * transaction.created or .completed of a burst of new customers. Account resolution would find the
- * transaction's own account id or none, which is what its row was written with, and nothing else to
- * move: its statement (and the entitlement read after it) is left out. Read ahead for the batch
- * (prefetch.ts); the worker holds the customer's lock, so nobody else stores something of it meanwhile.
+ * The first fact of a customer of whom nothing is stored (no row of its own, no transaction, no
+ * subscription; for a transaction, nor a row of the subscription it names): a sign-up, the usual
+ * customer.created, or transaction.created or .completed, of a burst of new customers. Account
+ * resolution would find the fact's own account id or none, which is what its row was written with,
+ * and nothing else to move: its statement (and the entitlement read after it) is left out. Read
+ * ahead for the batch (prefetch.ts); the worker holds the customer's lock, so nobody else stores
+ * something of it meanwhile. A customer row that a manual link or an erasure wrote first counts as
+ * stored.
  */
-function newCustomerTransaction (transition: Transition, prefetched: PrefetchedStates | undefined): boolean {
-  return transition.entity === 'transaction' && transition.before === null &&
-    prefetched?.nothingStoredOf(transition.after.customerId, transition.after.subscriptionId) === true
+function nothingToResolve (transition: Transition, prefetched: PrefetchedStates | undefined): boolean {
+  if (transition.before !== null || prefetched === undefined) return false
+  switch (transition.entity) {
+    case 'transaction':
+      return prefetched.nothingStoredOf(transition.after.customerId, transition.after.subscriptionId)
+    case 'customer':
+      return prefetched.nothingStoredOf(transition.after.id, null)
+    default:
+      return false
+  }
 }
 
 /**

@@ -8,8 +8,9 @@
  * which rewrites the account ids of one customer's rows, makes everything read ahead of that customer
  * stale (forgetCustomers). Whatever is not read ahead, or no longer current, is read as usual.
  *
- * The same read tells which of the batch's transactions belong to a customer of whom nothing is stored
- * yet (a sign-up): for those, account resolution has nothing to resolve (see newCustomerTransaction).
+ * The same read tells which of the batch's transactions and customer events are about a customer of
+ * whom nothing is stored yet (a sign-up): for those, account resolution has nothing to resolve (see
+ * nothingToResolve in apply-event.ts).
  */
 import type { RawStatement, Transaction } from '../db/client.js'
 import { isTrackedEntityType, type TrackedEntityType } from '../paddle/event-types.js'
@@ -37,7 +38,7 @@ const OWNER: Record<TrackedEntityType, (state: any) => string | null> = {
 interface ReadAhead { owner: (state: unknown) => string | null, states: Map<string, unknown> }
 
 /**
- * Of the customers ($1) and subscriptions ($2) the batch's transactions name, those with something
+ * Of the customers ($1) and subscriptions ($2) the batch's transactions and customer events name, those with something
  * stored: everything account resolution reads of a customer (its row, its transactions, its
  * subscriptions), and the subscriptions' own rows. Each lookup is an index probe per id, whatever
  * the tables hold: written as EXISTS, the planner hashed a sequential scan of the whole customers table.
@@ -63,17 +64,19 @@ function transactionLinks (payload: unknown): { customerId: string | null, subsc
 }
 
 /**
- * Which customers and subscriptions the batch's transactions name have nothing stored, read with the
- * first read ahead (one round trip), for batches of two such customers or more. One that an earlier
- * event of the batch names is not asked about: by the time the transaction is applied, that event
- * may have stored something of it (`storing`), so it counts as stored.
+ * Which customers and subscriptions the batch's transactions and customer events name have nothing
+ * stored, read with the first read ahead (one round trip), for batches of two such customers or more.
+ * One that an earlier event of the batch names is not asked about: by the time the event is applied,
+ * that event may have stored something of it (`storing`), so it counts as stored.
  */
 function readUnstoredLinks (tx: Transaction, events: ReadonlyArray<PrefetchEvent>): (() => Promise<{ customers: Set<string>, subscriptions: Set<string> }>) | null {
   const named = { customers: new Set<string>(), subscriptions: new Set<string>() }
   const customers = new Set<string>()
   const subscriptions = new Set<string>()
   for (const event of events) {
-    const links = event.entityType === 'transaction' ? transactionLinks(event.payload) : { customerId: null, subscriptionId: null }
+    const links = event.entityType === 'transaction'
+      ? transactionLinks(event.payload)
+      : { customerId: event.entityType === 'customer' ? event.entityId : null, subscriptionId: null }
     if (links.customerId !== null && !named.customers.has(links.customerId)) {
       customers.add(links.customerId)
       if (links.subscriptionId !== null && !named.subscriptions.has(links.subscriptionId)) subscriptions.add(links.subscriptionId)

@@ -123,8 +123,9 @@ describe('account links', () => {
  * in-order one.
  */
 // A batch reads ahead which customers have nothing stored, and account resolution leaves out the new
-// transactions of those (billing/prefetch.ts): each case fails if the batch takes a customer with
-// something stored for a new one. Every batch also carries other customers' sign-ups, as a burst would.
+// transactions and customer events of those (billing/prefetch.ts): each case fails if the batch takes a
+// customer with something stored for a new one. Every batch also carries other customers' sign-ups, as
+// a burst would.
 describe('account resolution of sign-ups in a batch', () => {
   const signUp = () => {
     const ids = freshIds()
@@ -160,6 +161,29 @@ describe('account resolution of sign-ups in a batch', () => {
           : (await accountOf(ids)).subscription
       expect([earlier, stored]).toEqual([earlier, ids.account])
     }
+  })
+
+  // A customer event of a customer with nothing stored leaves account resolution out too: these fail if
+  // the batch takes a customer whose transaction or subscription an earlier batch stored for a new one.
+  it('gives a customer\'s first own event the account its transaction or subscription, stored by an earlier batch, brought', async () => {
+    for (const earlier of ['transaction', 'subscription'] as const) {
+      const ids = freshIds()
+      const first = earlier === 'transaction'
+        ? transactionEvent('transaction.completed', ids, { id: ids.checkout, status: 'completed', time: 1, withSubscription: false })
+        : subscriptionEvent('subscription.created', ids, { status: 'active', time: 1 })
+      await harness.send(signUp(), first, signUp())
+      await harness.send(signUp(), customerEvent('customer.created', ids, { time: 2, customData: null }), signUp())
+      expect([earlier, (await accountOf(ids)).customer]).toEqual([earlier, ids.account])
+    }
+  })
+
+  it('gives a new customer the account of its own custom_data, and the transactions after it in the batch the customer\'s', async () => {
+    const ids = freshIds()
+    await harness.send(signUp(),
+      customerEvent('customer.created', ids, { time: 1, customData: { account_id: ids.account } }),
+      transactionEvent('transaction.completed', ids, { id: ids.checkout, time: 2, ...plain }),
+      signUp())
+    expect([(await accountOf(ids)).customer, await accountOfTransaction(ids.checkout)]).toEqual([ids.account, ids.account])
   })
 
   it('gives a new customer\'s transaction the account of the subscription it names, stored for another customer', async () => {
