@@ -30,6 +30,12 @@ export interface PrefetchedStates {
    * so far named either. False when unknown (not read ahead).
    */
   nothingStoredOf(customerId: string | null, subscriptionId: string | null): boolean
+  /**
+   * True when the customer's row and the subscription's (null: none named; else of the same customer)
+   * had both resolved to `accountId` when the batch began, and no event of the batch applied so far
+   * named or relinked either. False when unknown (not read ahead).
+   */
+  resolvedTo(accountId: string, customerId: string | null, subscriptionId: string | null): boolean
   /** An event of the batch is about these customers and subscriptions: they may have rows from now on. */
   storing(customerIds: ReadonlyArray<string | null>, subscriptionIds: ReadonlyArray<string | null>): void
 }

@@ -135,20 +135,28 @@ async function applyTracked (tx: Transaction, event: InboxEvent, options: ApplyO
 }
 
 /**
- * The first fact of a customer of whom nothing is stored (no row of its own, no transaction, no
- * subscription; for a transaction, nor a row of the subscription it names): a sign-up, the usual
- * customer.created, or transaction.created or .completed, of a burst of new customers. Account
- * resolution would find the fact's own account id or none, which is what its row was written with,
- * and nothing else to move: its statement (and the entitlement read after it) is left out. Read
- * ahead for the batch (prefetch.ts); the worker holds the customer's lock, so nobody else stores
- * something of it meanwhile. A customer row that a manual link or an erasure wrote first counts as
- * stored.
+ * Facts whose account resolution could change nothing, so its statement (and the entitlement read
+ * after it) is left out. Read ahead for the batch (prefetch.ts); the worker holds the customer's lock,
+ * so nobody else stores or relinks something of it meanwhile.
+ *
+ * - The first fact of a customer of whom nothing is stored (no row of its own, no transaction, no
+ *   subscription; for a transaction, nor a row of the subscription it names): a sign-up, the usual
+ *   customer.created, or transaction.created or .completed, of a burst of new customers. Resolution
+ *   would find the fact's own account id or none, which is what its row was written with, and nothing
+ *   else to move. A customer row that a manual link or an erasure wrote first counts as stored.
+ * - A new transaction with an account id of its own whose customer and subscription (if it names one)
+ *   already resolved to that same account: a renewal. Its own row was written with it; the customer's
+ *   account and the subscription's can only stay what they are or become this transaction's, which is
+ *   the same; and so every fact that falls back to them keeps its account.
  */
 function nothingToResolve (transition: Transition, prefetched: PrefetchedStates | undefined): boolean {
   if (transition.before !== null || prefetched === undefined) return false
   switch (transition.entity) {
-    case 'transaction':
-      return prefetched.nothingStoredOf(transition.after.customerId, transition.after.subscriptionId)
+    case 'transaction': {
+      const { customerId, subscriptionId, customAccountId } = transition.after
+      return prefetched.nothingStoredOf(customerId, subscriptionId) ||
+        (customAccountId !== null && prefetched.resolvedTo(customAccountId, customerId, subscriptionId))
+    }
     case 'customer':
       return prefetched.nothingStoredOf(transition.after.id, null)
     default:

@@ -9,7 +9,9 @@
  * stale (forgetCustomers). Whatever is not read ahead, or no longer current, is read as usual.
  *
  * The same read tells which of the batch's transactions and customer events are about a customer of
- * whom nothing is stored yet (a sign-up): for those, account resolution has nothing to resolve (see
+ * whom nothing is stored yet (a sign-up), and which account the others' customers and subscriptions
+ * resolved to: for a sign-up, and for a new transaction that brings the account its customer and
+ * subscription already have (a renewal), account resolution has nothing to resolve (see
  * nothingToResolve in apply-event.ts).
  */
 import type { RawStatement, Transaction } from '../db/client.js'
@@ -40,18 +42,33 @@ interface ReadAhead { owner: (state: unknown) => string | null, states: Map<stri
 /**
  * Of the customers ($1) and subscriptions ($2) the batch's transactions and customer events name, those with something
  * stored: everything account resolution reads of a customer (its row, its transactions, its
- * subscriptions), and the subscriptions' own rows. Each lookup is an index probe per id, whatever
- * the tables hold: written as EXISTS, the planner hashed a sequential scan of the whole customers table.
+ * subscriptions), and the subscriptions' own rows, with the accounts the customers' and the
+ * subscriptions' rows resolved to (and each subscription's customer). Each lookup is an index probe per
+ * id, whatever the tables hold: written as EXISTS, the planner hashed a sequential scan of the whole
+ * customers table.
  */
 const STORED_LINKS: RawStatement = {
   name: 'prefetch_stored_links',
-  text: `SELECT 'customer' AS kind, id FROM customers WHERE id = ANY($1::text[])
+  text: `SELECT 'customer' AS kind, id, account_id, NULL AS customer_id FROM customers WHERE id = ANY($1::text[])
     UNION ALL
-    SELECT 'customer', c.id FROM unnest($1::text[]) AS c (id), LATERAL (SELECT 1 FROM transactions t WHERE t.customer_id = c.id LIMIT 1) AS stored
+    SELECT 'customer', c.id, NULL, NULL FROM unnest($1::text[]) AS c (id), LATERAL (SELECT 1 FROM transactions t WHERE t.customer_id = c.id LIMIT 1) AS stored
     UNION ALL
-    SELECT 'customer', c.id FROM unnest($1::text[]) AS c (id), LATERAL (SELECT 1 FROM subscriptions s WHERE s.customer_id = c.id LIMIT 1) AS stored
+    SELECT 'customer', c.id, NULL, NULL FROM unnest($1::text[]) AS c (id), LATERAL (SELECT 1 FROM subscriptions s WHERE s.customer_id = c.id LIMIT 1) AS stored
     UNION ALL
-    SELECT 'subscription', id FROM subscriptions WHERE id = ANY($2::text[])`,
+    SELECT 'subscription', id, account_id, customer_id FROM subscriptions WHERE id = ANY($2::text[])`,
+}
+
+interface StoredLink { kind: string, id: string, account_id: string | null, customer_id: string | null }
+
+/** What the batch's first read ahead found of the customers and subscriptions it asked about. */
+interface StoredLinks {
+  /** Nothing stored of them. */
+  unstoredCustomers: Set<string>
+  unstoredSubscriptions: Set<string>
+  /** The account a customer's row resolved to. */
+  customerAccounts: Map<string, string>
+  /** The account a subscription's row resolved to, and its customer. */
+  subscriptionAccounts: Map<string, { accountId: string, customerId: string | null }>
 }
 
 /** The customer and subscription a transaction event's payload names. */
@@ -65,11 +82,12 @@ function transactionLinks (payload: unknown): { customerId: string | null, subsc
 
 /**
  * Which customers and subscriptions the batch's transactions and customer events name have nothing
- * stored, read with the first read ahead (one round trip), for batches of two such customers or more.
- * One that an earlier event of the batch names is not asked about: by the time the event is applied,
- * that event may have stored something of it (`storing`), so it counts as stored.
+ * stored, and which accounts those stored resolved to, read with the first read ahead (one round trip),
+ * for batches of two such customers or more. One that an earlier event of the batch names is not asked
+ * about: by the time the event is applied, that event may have stored or changed something of it
+ * (`storing`), so it counts as stored, its account unknown.
  */
-function readUnstoredLinks (tx: Transaction, events: ReadonlyArray<PrefetchEvent>): (() => Promise<{ customers: Set<string>, subscriptions: Set<string> }>) | null {
+function readStoredLinks (tx: Transaction, events: ReadonlyArray<PrefetchEvent>): (() => Promise<StoredLinks>) | null {
   const named = { customers: new Set<string>(), subscriptions: new Set<string>() }
   const customers = new Set<string>()
   const subscriptions = new Set<string>()
@@ -85,10 +103,19 @@ function readUnstoredLinks (tx: Transaction, events: ReadonlyArray<PrefetchEvent
     for (const id of [event.entityType === 'subscription' ? event.entityId : null, links.subscriptionId]) if (id !== null) named.subscriptions.add(id)
   }
   if (customers.size < 2) return null
-  const stored = tx.deferRead<{ kind: string, id: string }>(STORED_LINKS, [[...customers], [...subscriptions]])
+  const stored = tx.deferRead<StoredLink>(STORED_LINKS, [[...customers], [...subscriptions]])
   return async () => {
-    for (const { kind, id } of await stored.rows()) (kind === 'customer' ? customers : subscriptions).delete(id)
-    return { customers, subscriptions }
+    const links: StoredLinks = { unstoredCustomers: customers, unstoredSubscriptions: subscriptions, customerAccounts: new Map(), subscriptionAccounts: new Map() }
+    for (const { kind, id, account_id: accountId, customer_id: customerId } of await stored.rows()) {
+      if (kind === 'customer') {
+        customers.delete(id)
+        if (accountId !== null) links.customerAccounts.set(id, accountId)
+      } else {
+        subscriptions.delete(id)
+        if (accountId !== null) links.subscriptionAccounts.set(id, { accountId, customerId })
+      }
+    }
+    return links
   }
 }
 
@@ -99,7 +126,7 @@ export interface PrefetchEvent { entityType: string, entityId: string | null, cu
  * same statement either way).
  */
 export async function prefetchStates (tx: Transaction, events: ReadonlyArray<PrefetchEvent>): Promise<PrefetchedStates> {
-  const unstoredLinks = readUnstoredLinks(tx, events)
+  const storedLinks = readStoredLinks(tx, events)
   const ids = new Map<TrackedEntityType, Set<string>>()
   for (const { entityType, entityId } of events) {
     if (!isTrackedEntityType(entityType) || entityId === null) continue
@@ -116,8 +143,9 @@ export async function prefetchStates (tx: Transaction, events: ReadonlyArray<Pre
     const states = new Map<string, unknown>([...entityIds].map((id) => [id, found.get(id) ?? null]))
     read.set(store, { owner: OWNER[entityType], states })
   }
-  // Customers and subscriptions with nothing stored when the batch began; dropped as the batch stores something of them.
-  const unstored = await unstoredLinks?.() ?? { customers: new Set<string>(), subscriptions: new Set<string>() }
+  // Customers and subscriptions with nothing stored when the batch began, and the accounts of those
+  // stored; dropped as the batch stores or relinks something of them.
+  const links = await storedLinks?.() ?? { unstoredCustomers: new Set<string>(), unstoredSubscriptions: new Set<string>(), customerAccounts: new Map(), subscriptionAccounts: new Map() }
   return {
     take<State> (store: VersionedStore<State>, id: string): State | null | undefined {
       const ahead = read.get(store as VersionedStore<unknown>)
@@ -133,13 +161,29 @@ export async function prefetchStates (tx: Transaction, events: ReadonlyArray<Pre
           if (state !== null && customerIds.includes(owner(state))) states.delete(id)
         }
       }
+      for (const id of customerIds) if (id !== null) links.customerAccounts.delete(id)
+      for (const [id, { customerId }] of links.subscriptionAccounts) if (customerIds.includes(customerId)) links.subscriptionAccounts.delete(id)
     },
     nothingStoredOf (customerId, subscriptionId) {
-      return customerId !== null && unstored.customers.has(customerId) && (subscriptionId === null || unstored.subscriptions.has(subscriptionId))
+      return customerId !== null && links.unstoredCustomers.has(customerId) && (subscriptionId === null || links.unstoredSubscriptions.has(subscriptionId))
+    },
+    resolvedTo (accountId, customerId, subscriptionId) {
+      if (customerId === null || links.customerAccounts.get(customerId) !== accountId) return false
+      if (subscriptionId === null) return true
+      const subscription = links.subscriptionAccounts.get(subscriptionId)
+      return subscription !== undefined && subscription.accountId === accountId && subscription.customerId === customerId
     },
     storing (customerIds, subscriptionIds) {
-      for (const id of customerIds) if (id !== null) unstored.customers.delete(id)
-      for (const id of subscriptionIds) if (id !== null) unstored.subscriptions.delete(id)
+      for (const id of customerIds) {
+        if (id === null) continue
+        links.unstoredCustomers.delete(id)
+        links.customerAccounts.delete(id)
+      }
+      for (const id of subscriptionIds) {
+        if (id === null) continue
+        links.unstoredSubscriptions.delete(id)
+        links.subscriptionAccounts.delete(id)
+      }
     },
   }
 }
