@@ -35,6 +35,9 @@ export interface DeferredRows<Row> {
   rows(): Promise<Row[]>
 }
 
+/** An identifier (a table's name) quoted for SQL text. */
+export const quoteIdentifier = (identifier: string): string => `"${identifier.replace(/"/g, '""')}"`
+
 export interface DatabaseHandle {
   readonly kind: 'postgres' | 'pglite'
   readonly db: Database
@@ -42,8 +45,13 @@ export interface DatabaseHandle {
   query<Row>(statement: RawStatement, values: unknown[]): Promise<Row[]>
   /** Runs `work` in a transaction: committed if it resolves, rolled back if it throws. */
   transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>
-  /** VACUUM (ANALYZE) one of our tables, its indexes one after another: outside any transaction, as VACUUM must be. */
-  vacuum(table: string): Promise<void>
+  /**
+   * VACUUM one of our tables, its indexes one after another, and ANALYZE it unless `analyze` is false:
+   * outside any transaction, as VACUUM must be.
+   */
+  vacuum(table: string, options?: { analyze?: boolean }): Promise<void>
+  /** ANALYZE one of our tables. */
+  analyze(table: string): Promise<void>
   /**
    * Runs `work` only if no other session holds the advisory lock `key` (held on a connection of its
    * own for as long as `work` runs, which may call out without holding a transaction open).

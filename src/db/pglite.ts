@@ -4,7 +4,7 @@ import { PGlite } from '@electric-sql/pglite'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import type { Logger } from 'pino'
 import { createStatementQueue } from './deferred-statements.js'
-import { TEXT_TYPES, type Database, type DatabaseHandle, type RawStatement } from './handle.js'
+import { quoteIdentifier, TEXT_TYPES, type Database, type DatabaseHandle, type RawStatement } from './handle.js'
 import * as schema from './schema.js'
 
 const pgliteParsers = Object.fromEntries([...TEXT_TYPES].map((typeId) => [typeId, (value: string) => value]))
@@ -27,8 +27,11 @@ export function createPgliteHandle (client: PGlite): DatabaseHandle {
       const result = await client.query<Row>(statement.text, values, { parsers: pgliteParsers })
       return result.rows
     },
-    async vacuum (table) {
-      await client.exec(`VACUUM (ANALYZE) "${table.replace(/"/g, '""')}"`)
+    async vacuum (table, options = {}) {
+      await client.exec(`VACUUM${options.analyze === false ? '' : ' (ANALYZE)'} ${quoteIdentifier(table)}`)
+    },
+    async analyze (table) {
+      await client.exec(`ANALYZE ${quoteIdentifier(table)}`)
     },
     // One process, one session: nobody else can hold the lock; the job just runs.
     withLock: async (_key, work) => ({ ran: true, result: await work() }),

@@ -2,7 +2,7 @@
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres'
 import pg from 'pg'
 import { ChannelListener } from './channel-listener.js'
-import { TEXT_TYPES, type Database, type DatabaseHandle, type DatabaseOptions, type RawStatement } from './handle.js'
+import { quoteIdentifier, TEXT_TYPES, type Database, type DatabaseHandle, type DatabaseOptions, type RawStatement } from './handle.js'
 import * as schema from './schema.js'
 import { inTransaction, withAdvisoryLock, type CheckedOutClient } from './transactions.js'
 
@@ -69,8 +69,11 @@ export function createPostgresDatabase (options: DatabaseOptions & { databaseUrl
     // indexes of 512 kB or more: the inbox, the transactions), at twice the CPU for the same work. The
     // upkeep runs beside the worker's batches, which want that CPU: one VACUUM (ANALYZE) of a
     // 50,000-row inbox after 4,000 events cost the server 410-430 ms of CPU in parallel, 170-240 ms without.
-    async vacuum (table) {
-      await pool.query(`VACUUM (ANALYZE, PARALLEL 0) "${table.replace(/"/g, '""')}"`)
+    async vacuum (table, options = {}) {
+      await pool.query(`VACUUM (${options.analyze === false ? '' : 'ANALYZE, '}PARALLEL 0) ${quoteIdentifier(table)}`)
+    },
+    async analyze (table) {
+      await pool.query(`ANALYZE ${quoteIdentifier(table)}`)
     },
     withLock: async (key, work) => await withAdvisoryLock(checkOut, key, work),
     // The transaction's query builder is built on first use only: most transactions (the worker's) need raw statements alone.

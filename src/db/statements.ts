@@ -10,8 +10,7 @@
 import { getTableColumns, getTableName, type InferSelectModel } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import type { RawStatement } from './client.js'
-
-const quote = (identifier: string): string => `"${identifier.replace(/"/g, '""')}"`
+import { quoteIdentifier as quote } from './handle.js'
 
 /** Columns written by the statements: all but the ones the database fills in itself. */
 function writtenColumns (table: PgTable, skip: readonly string[]): Array<[string, PgColumn]> {

@@ -29,6 +29,7 @@ import { errorSummary } from '../platform/safe-error.js'
 import { INBOX_CHANNEL, type WakeSignal } from '../db/wake-signal.js'
 import { createWorkLoop } from '../db/work-loop.js'
 import { createClaimPacer } from './claim-pacer.js'
+import { createTableUpkeep } from './table-upkeep.js'
 import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api'
 import { contextFromTraceparent, describeSpan, failSpan, inSpan, tracer, withSpan } from '../platform/tracing.js'
 
@@ -73,7 +74,7 @@ export interface InboxWorkerOptions {
 }
 
 /**
- * Table upkeep the worker does not leave to autovacuum, which may be off (it is off on the machine
+ * Table upkeep (table-upkeep.ts) the worker does not leave to autovacuum, which may be off (it is off on the machine
  * these figures come from) or wait until a fifth of a table is dead. Every processed row leaves a dead entry
  * at the front of the claim index, and a backlog grows the state tables faster than their planner
  * statistics follow. Measured draining a 50,000-event backlog with autovacuum off: without this the
@@ -94,14 +95,6 @@ const FIRST_VACUUM_AFTER = 500
 export const DEFAULT_BATCH_SIZE = 32
 /** Measured in `npm run bench -- burst`: see README, "A steady stream is claimed in full batches". */
 export const DEFAULT_CLAIM_SPACING_MS = 20
-/**
- * entitlement_states is small (a row per account) but rewritten by nearly every batch: an account's
- * answer is written again after each of its subscription's events. Left to itself, the read of a
- * batch's stored answers (entitlement-events.ts) grew from nothing to 2.4-3.2 ms per batch over a
- * 50,000-event mixed backlog, 77-100 us of PostgreSQL's time per event, the most of any statement
- * but the claim; kept up, under 0.2 ms (pg_stat_statements, scratch cluster, autovacuum off).
- */
-const MAINTAINED_TABLES = ['paddle_inbox', 'entitlement_states', 'customers', 'subscriptions', 'subscription_items', 'transactions']
 
 export interface InboxWorker {
   start(): Promise<void>
@@ -317,6 +310,7 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
   // them nearly empty, and plans scans for them that grow with every row stored meanwhile.
   let nextVacuumAfter = Math.min(vacuumEvery, FIRST_VACUUM_AFTER)
   let vacuuming: Promise<void> | undefined
+  const upkeep = createTableUpkeep(database)
 
   /** In the background, never holding up the worker's loops. */
   function maybeVacuum (): void {
@@ -324,9 +318,7 @@ export function createInboxWorker (options: InboxWorkerOptions): InboxWorker {
     if (vacuumEvery === 0 || processedSinceVacuum < nextVacuumAfter || vacuuming !== undefined) return
     processedSinceVacuum = 0
     nextVacuumAfter = Math.min(vacuumEvery, nextVacuumAfter * 2)
-    vacuuming = (async () => {
-      for (const table of MAINTAINED_TABLES) await database.vacuum(table)
-    })().catch((error: unknown) => {
+    vacuuming = upkeep.run().catch((error: unknown) => {
       logger.warn({ err: error }, 'table upkeep (VACUUM ANALYZE) failed; autovacuum, if on, will do it')
     }).finally(() => { vacuuming = undefined })
   }
